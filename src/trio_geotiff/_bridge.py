@@ -1,0 +1,232 @@
+"""The one boundary between trio and the asyncio-only Rust core.
+
+obstore's (and async-tiff's) awaitables are built by pyo3-async-runtimes for
+asyncio: under ``trio.run`` they raise ``RuntimeError: no running event loop``.
+This module runs them on one long-lived asyncio loop in a background thread
+(the *portal*) and lets a trio task wait for each one:
+
+* the trio task sleeps in ``wait_task_rescheduled`` and is woken through its
+  trio token when the asyncio task finishes (about 0.09 ms a call, measured);
+* on trio cancellation the asyncio task is cancelled, which drops the Rust
+  future and so aborts the HTTP request; the trio call returns only once the
+  asyncio task has really finished, so nothing started by a call outlives it;
+* errors from the store are mapped to `trio_geotiff.errors` here.
+
+Why not ``trio.to_thread.run_sync`` around obstore's *sync* API: a blocking
+request in a worker thread cannot be cancelled (it runs to completion, seconds
+on a slow server), and ``to_thread.run_sync(asyncio.run, ...)`` costs ~0.34 ms a
+call and can only abandon the request. See docs/design.md for the numbers.
+
+Exit safety: async-tiff/obstore's tokio workers may drop Python objects a few
+milliseconds after a future resolves; if the interpreter is finalizing by then
+the process crashes (SIGSEGV/SIGABRT at exit). An ``atexit`` hook stops the
+portal and waits out that window after the last call finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
+
+import obstore
+import outcome
+import trio
+
+from .errors import ObjectNotFoundError, StoreError
+
+__all__ = ["fetch_head", "fetch_range", "run_in_portal"]
+
+T = TypeVar("T")
+
+# How long tokio workers are given to drop their Python references after the
+# last call, before the interpreter may finalize (20 ms was enough in 40/40
+# runs; we take a margin).
+_EXIT_GRACE_S: Final = 0.1
+
+
+class _Portal:
+    """An asyncio event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, name="trio_geotiff-asyncio-portal", daemon=True
+        )
+        self.thread.start()
+        self._ready.wait()
+        self.last_done = time.monotonic()
+        self.running = 0
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+_portal: _Portal | None = None
+_portal_lock = threading.Lock()
+
+
+def _get_portal() -> _Portal:
+    global _portal  # noqa: PLW0603 - one portal per process, made on first use
+    portal = _portal
+    if portal is None:
+        with _portal_lock:
+            if _portal is None:
+                _portal = _Portal()
+            portal = _portal
+    return portal
+
+
+@atexit.register
+def _shutdown_portal() -> None:
+    portal = _portal
+    if portal is None:
+        return
+    portal.stop()
+    wait = portal.last_done + _EXIT_GRACE_S - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+
+
+async def run_in_portal(
+    make_coro: Callable[[], Coroutine[Any, Any, T]],
+) -> T:
+    """Run an asyncio coroutine on the portal loop and wait for it from trio.
+
+    Args:
+        make_coro: Called on the portal thread to make the coroutine, so that
+            pyo3 futures are created where an asyncio loop runs.
+
+    Returns:
+        The coroutine's result.
+
+    **Cancellation:** cancelling the trio task cancels the asyncio task (which
+    drops the Rust future and aborts its requests) and then waits for it to
+    finish, typically within a millisecond; nothing keeps running afterwards.
+    If the coroutine finished before the cancel reached it, its result is
+    returned and the cancel is delivered at the caller's next checkpoint.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    portal = _get_portal()
+    loop = portal.loop
+    token = trio.lowlevel.current_trio_token()
+    trio_task = trio.lowlevel.current_task()
+    state: dict[str, Any] = {"task": None, "cancel": False}
+    raise_cancel_box: list[Callable[[], Any]] = []
+
+    def on_done(atask: asyncio.Task[T]) -> None:
+        # On the portal thread: hand the outcome back to trio.
+        portal.running -= 1
+        portal.last_done = time.monotonic()
+        if atask.cancelled():
+            if raise_cancel_box:
+                result: outcome.Outcome[T] = outcome.capture(raise_cancel_box[0])
+            else:
+                result = outcome.Error(RuntimeError("portal task cancelled"))
+        else:
+            exc = atask.exception()
+            result = outcome.Error(exc) if exc is not None else outcome.Value(atask.result())
+        try:
+            token.run_sync_soon(trio.lowlevel.reschedule, trio_task, result)
+        except trio.RunFinishedError:  # pragma: no cover - the call would still be waiting
+            pass
+
+    def start() -> None:
+        # On the portal thread.
+        portal.running += 1
+        try:
+            coro = make_coro()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the trio task
+            portal.running -= 1
+            token.run_sync_soon(trio.lowlevel.reschedule, trio_task, outcome.Error(exc))
+            return
+        atask = loop.create_task(coro)
+        state["task"] = atask
+        if state["cancel"]:
+            atask.cancel()
+        atask.add_done_callback(on_done)
+
+    def cancel() -> None:
+        # On the portal thread.
+        state["cancel"] = True
+        atask = state["task"]
+        if atask is not None:
+            atask.cancel()
+
+    loop.call_soon_threadsafe(start)
+
+    def abort(raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
+        raise_cancel_box.append(raise_cancel)
+        loop.call_soon_threadsafe(cancel)
+        return trio.lowlevel.Abort.FAILED
+
+    return await trio.lowlevel.wait_task_rescheduled(abort)  # type: ignore[no-any-return]
+
+
+def _map_store_error(path: str, exc: BaseException) -> BaseException:
+    if isinstance(exc, FileNotFoundError):
+        return ObjectNotFoundError(path, f"object not found in the store ({exc})")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreError(path, f"store request failed: {type(exc).__name__}: {text}")
+
+
+async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
+    """Fetch the first ``length`` bytes of an object and its total size, in one request.
+
+    Raises:
+        ObjectNotFoundError: The object does not exist.
+        StoreError: Any other store failure.
+    """
+
+    async def get() -> tuple[bytes, int]:
+        result = await obstore.get_async(
+            store, path, options={"range": {"offset": 0, "length": length}}
+        )
+        data = await result.bytes_async()
+        return bytes(data), int(result.meta["size"])
+
+    try:
+        return await run_in_portal(get)
+    except (trio.Cancelled, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise _map_store_error(path, exc) from exc
+
+
+async def fetch_range(store: Any, path: str, start: int, end: int) -> bytes:
+    """Fetch bytes ``[start, end)`` of an object.
+
+    Raises:
+        ObjectNotFoundError: The object does not exist.
+        StoreError: Any other store failure, or a short body.
+    """
+
+    async def get() -> Any:
+        return await obstore.get_range_async(store, path, start=start, end=end)
+
+    try:
+        data = await run_in_portal(get)
+    except (trio.Cancelled, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise _map_store_error(path, exc) from exc
+    if len(data) != end - start:
+        raise StoreError(
+            path, f"store returned {len(data)} bytes for range {start}..{end} (truncated object?)"
+        )
+    return data  # type: ignore[no-any-return]

@@ -1,0 +1,724 @@
+"""`GeoTIFF` and `Overview`: opened files and their reduced-resolution images."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, Final, final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import trio
+from affine import Affine
+from pyproj import CRS
+
+from . import _crs, _georef
+from ._array import Array
+from ._decode import check_decodable
+from ._enums import ColorInterp, Interleaving
+from ._gdal_metadata import GDALMetadata, parse_gdal_metadata, parse_nodata
+from ._image import (
+    CIELAB,
+    MINISBLACK,
+    MINISWHITE,
+    PALETTE,
+    PHOTOMETRIC_NAMES,
+    RGB,
+    SEPARATED,
+    YCBCR,
+    Compression,
+    ImageInfo,
+    describe_ifd,
+)
+from ._read import DEFAULT_MAX_DECODED_BYTES, ReadContext, check_ceiling, read_samples
+from ._source import DEFAULT_COALESCE_GAP, ObjectSource, Statistics
+from ._tiff import IFD, parse_tiff
+from ._window import BoundingBox, Window
+from .errors import (
+    CorruptFileError,
+    GeoTIFFError,
+    InvalidWindowError,
+    NotGeoreferencedError,
+)
+
+__all__ = ["GeoTIFF", "Overview"]
+
+DEFAULT_PREFETCH: Final = 32 * 1024
+DEFAULT_CONCURRENCY: Final = 16
+
+# TIFF baseline tags GDAL reports as dataset metadata ("TIFFTAG_*").
+_TIFFTAG_NAMES: Final[Mapping[int, str]] = {
+    269: "TIFFTAG_DOCUMENTNAME",
+    270: "TIFFTAG_IMAGEDESCRIPTION",
+    305: "TIFFTAG_SOFTWARE",
+    306: "TIFFTAG_DATETIME",
+    315: "TIFFTAG_ARTIST",
+    316: "TIFFTAG_HOSTCOMPUTER",
+    33432: "TIFFTAG_COPYRIGHT",
+}
+_RESOLUTION_UNITS: Final[Mapping[int, str]] = {1: "1 (unitless)", 2: "2 (pixels/inch)", 3: "3 (pixels/cm)"}
+
+
+@attrs.frozen
+class _FileState:
+    """What a GeoTIFF and all its overviews share."""
+
+    path: str
+    ctx: ReadContext
+    crs: CRS | None
+    nodata: float | None
+    count: int
+    alpha_sample: int | None
+    """0-based sample index of an alpha band used as the dataset mask."""
+
+
+class _Raster:
+    """Shared behaviour of the full-resolution image and its overviews."""
+
+    _file: _FileState
+    _image: ImageInfo
+    _mask_image: ImageInfo | None
+    _transform: Affine
+
+    @property
+    def path(self) -> str:
+        """The path of the object in its store."""
+        return self._file.path
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return self._image.width
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        return self._image.height
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return (self._image.height, self._image.width)
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return self._file.count
+
+    @property
+    def indexes(self) -> tuple[int, ...]:
+        """1-based band indexes, ``(1, ..., count)``."""
+        return tuple(range(1, self.count + 1))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The numpy dtype of the pixels a read returns."""
+        return self._image.dtype
+
+    @property
+    def crs(self) -> CRS | None:
+        """The coordinate reference system, or None when the file has none."""
+        return self._file.crs
+
+    @property
+    def nodata(self) -> float | None:
+        """The nodata value (may be NaN), or None."""
+        return self._file.nodata
+
+    @property
+    def transform(self) -> Affine:
+        """Pixel-to-CRS affine transform (identity when not georeferenced, as rasterio)."""
+        return self._transform
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size ``(x, y)`` in CRS units, both positive for a north-up image."""
+        t = self._transform
+        if t.b == 0 and t.d == 0:
+            return (abs(t.a), abs(t.e))
+        return (math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+
+    @property
+    def bounds(self) -> BoundingBox:
+        """``BoundingBox(left, bottom, right, top)`` of the image."""
+        t = self._transform
+        corners = [t @ (c, r) for c, r in ((0, 0), (self.width, 0), (0, self.height), (self.width, self.height))]
+        if t.b == 0 and t.d == 0:
+            (x0, y0), (x1, y1) = corners[0], corners[3]
+            return BoundingBox(x0, y1 if t.e < 0 else y0, x1, y0 if t.e < 0 else y1)
+        xs = [x for x, _ in corners]
+        ys = [y for _, y in corners]
+        return BoundingBox(min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def block_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(rows, cols)`` of the internal blocks, one per band."""
+        shape = (self._image.block_height, self._image.block_width)
+        return (shape,) * self.count
+
+    @property
+    def is_tiled(self) -> bool:
+        """True for tiled images, False for stripped ones."""
+        return self._image.tiled
+
+    def xy(self, row: float, col: float, offset: str = "center") -> tuple[float, float]:
+        """CRS coordinates of a pixel (``offset``: center, ul, ur, ll, lr)."""
+        dx, dy = {"center": (0.5, 0.5), "ul": (0, 0), "ur": (1, 0), "ll": (0, 1), "lr": (1, 1)}[offset]
+        x, y = self._transform @ (col + dx, row + dy)
+        return (x, y)
+
+    def index(
+        self, x: float, y: float, op: Callable[[float], float] = math.floor
+    ) -> tuple[int, int]:
+        """``(row, col)`` of the pixel containing CRS point ``(x, y)``."""
+        col, row = ~self._transform @ (x, y)
+        # Guard against 0.99999999 from float noise, as rasterio does.
+        eps = 1e-9
+        return (int(op(row + eps)), int(op(col + eps)))
+
+    async def read(
+        self,
+        window: Window | None = None,
+        *,
+        indexes: Sequence[int] | int | None = None,
+        boundless: bool = False,
+        fill_value: float | None = None,
+        masked: bool = False,
+    ) -> Array:
+        """Read a window of pixels.
+
+        Args:
+            window: The pixels to read; None reads the whole image.
+            indexes: 1-based band index or indexes (default: all bands).
+            boundless: Allow a window that crosses or lies outside the image;
+                pixels outside are ``fill_value`` and masked.
+            fill_value: Value for pixels outside the image or in sparse
+                blocks (default: nodata, else 0).
+            masked: Always return a mask (all True when the file has none).
+
+        Returns:
+            An `Array` with ``data`` shaped ``(bands, height, width)``.
+
+        Raises:
+            InvalidWindowError: The window is not inside the image (and not
+                ``boundless``), or a band index is out of range.
+            ResourceLimitError: The read would decode more than ``max_decoded_bytes``.
+            CorruptFileError: Block data is missing or does not decode.
+            UnsupportedError: The file's codec or pixel layout is not supported.
+            StoreError: The store failed.
+
+        **Cancellation:** safe to cancel at any point. In-flight range requests
+        are aborted (the asyncio tasks behind them are cancelled and awaited),
+        running decodes, a few milliseconds each, are waited for, and no task
+        or thread is left behind.
+        """
+        await trio.lowlevel.checkpoint()
+        file = self._file
+        path = file.path
+        full = Window(0, 0, self.width, self.height)
+        if window is None:
+            window = full
+        if not isinstance(window, Window):
+            raise InvalidWindowError(path, f"window must be a Window, got {type(window).__name__}")
+        bands = _band_list(path, indexes, self.count)
+        inner = window.intersection(full)
+        if not boundless and (inner is None or inner != window):
+            raise InvalidWindowError(
+                path,
+                f"{window} is not inside the {self.width}x{self.height} image"
+                " (pass boundless=True to read across its edges)",
+            )
+        dtype = self._image.dtype
+        fill = _fill_value(path, fill_value, file.nodata, dtype)
+        check_ceiling(
+            file.ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
+        )
+        data = np.full((len(bands), window.height, window.width), fill, dtype=dtype)
+        valid: npt.NDArray[np.bool_] | None = None
+        if inner is not None:
+            check_decodable(path, self._image)
+            mask_kind = self._mask_kind()
+            # Samples to fetch: the requested ones, plus what the mask needs.
+            needed = list(dict.fromkeys(bands))
+            if mask_kind == "alpha" and file.alpha_sample not in needed:
+                needed.append(file.alpha_sample)  # type: ignore[arg-type]
+            if mask_kind == "nodata":
+                needed = list(dict.fromkeys(needed + list(range(self.count))))
+            sub = np.full((len(needed), inner.height, inner.width), fill, dtype=dtype)
+            inner_valid = await self._read_inner(inner, needed, sub, mask_kind)
+            r0, c0 = inner.row_off - window.row_off, inner.col_off - window.col_off
+            pos = {s: k for k, s in enumerate(needed)}
+            for k, b in enumerate(bands):
+                data[k, r0 : r0 + inner.height, c0 : c0 + inner.width] = sub[pos[b]]
+            if inner_valid is not None or inner != window:
+                valid = np.zeros((window.height, window.width), dtype=bool)
+                valid[r0 : r0 + inner.height, c0 : c0 + inner.width] = (
+                    True if inner_valid is None else inner_valid
+                )
+        else:
+            valid = np.zeros((window.height, window.width), dtype=bool)
+        if valid is None and masked:
+            valid = np.ones((window.height, window.width), dtype=bool)
+        return Array(
+            data=data,
+            mask=valid,
+            transform=window.transform(self._transform),
+            crs=file.crs,
+            nodata=file.nodata,
+        )
+
+    def _mask_kind(self) -> str | None:
+        if self._mask_image is not None:
+            return "mask"
+        if self._file.alpha_sample is not None:
+            return "alpha"
+        if self._file.nodata is not None:
+            return "nodata"
+        return None
+
+    async def _read_inner(
+        self, window: Window, samples: list[int], out: npt.NDArray[Any], mask_kind: str | None
+    ) -> npt.NDArray[np.bool_] | None:
+        ctx = self._file.ctx
+        if mask_kind != "mask":
+            await read_samples(ctx, self._image, window, samples, out, None)
+            if mask_kind == "alpha":
+                return out[samples.index(self._file.alpha_sample)] != 0  # type: ignore[arg-type]
+            if mask_kind == "nodata":
+                nodata = self._file.nodata
+                assert nodata is not None
+                if math.isnan(nodata):
+                    return ~np.all(np.isnan(out), axis=0)  # type: ignore[no-any-return]
+                return ~np.all(out == out.dtype.type(nodata), axis=0)  # type: ignore[no-any-return]
+            return None
+        mask_image = self._mask_image
+        assert mask_image is not None
+        check_decodable(self._file.path, mask_image)
+        mask_out = np.zeros((1, window.height, window.width), dtype=mask_image.dtype)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_samples, ctx, self._image, window, samples, out, None)
+            nursery.start_soon(read_samples, ctx, mask_image, window, [0], mask_out, None)
+        return mask_out[0] != 0
+
+
+def _band_list(path: str, indexes: Sequence[int] | int | None, count: int) -> list[int]:
+    if indexes is None:
+        return list(range(count))
+    items = [indexes] if isinstance(indexes, int) else list(indexes)
+    if not items:
+        raise InvalidWindowError(path, "indexes is empty")
+    out = []
+    for i in items:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not 1 <= i <= count:
+            raise InvalidWindowError(path, f"band index {i!r} is not in 1..{count}")
+        out.append(int(i) - 1)
+    return out
+
+
+def _fill_value(path: str, fill: float | None, nodata: float | None, dtype: np.dtype[Any]) -> Any:
+    value = fill if fill is not None else nodata
+    if value is None:
+        return dtype.type(0)
+    if dtype.kind in "iu":
+        if math.isnan(value) or math.isinf(value):
+            if fill is not None:
+                raise InvalidWindowError(path, f"fill_value {fill} does not fit {dtype}")
+            return dtype.type(0)
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            if fill is not None:
+                raise InvalidWindowError(path, f"fill_value {fill} does not fit {dtype}")
+            return dtype.type(0)
+        return dtype.type(int(value))
+    return dtype.type(value)
+
+
+@final
+class Overview(_Raster):
+    """A reduced-resolution image of a `GeoTIFF` (from `GeoTIFF.overviews`).
+
+    Reads and metadata work as on the full-resolution image; the transform is
+    the full image's, scaled to this overview's size.
+    """
+
+    def __init__(self, file: _FileState, image: ImageInfo, mask: ImageInfo | None, transform: Affine) -> None:
+        """Made by `GeoTIFF.open`; not meant to be built directly."""
+        self._file = file
+        self._image = image
+        self._mask_image = mask
+        self._transform = transform
+
+    def __repr__(self) -> str:
+        return f"<Overview {self.path!r} {self.width}x{self.height}>"
+
+
+@final
+class GeoTIFF(_Raster):
+    """An opened GeoTIFF: metadata named as rasterio names it, and async reads.
+
+    Build one with ``await GeoTIFF.open(path, store=store)``.
+
+    Example:
+        ```python
+        import trio
+        from obstore.store import LocalStore
+        from trio_geotiff import GeoTIFF, Window
+
+        async def main():
+            tif = await GeoTIFF.open("scene.tif", store=LocalStore("/data"))
+            arr = await tif.read(window=Window(0, 0, 256, 256))
+            print(tif.crs, arr.data.shape)
+
+        trio.run(main)
+        ```
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Not public: use `GeoTIFF.open`."""
+        raise TypeError("use `await GeoTIFF.open(path, store=store)` to open a GeoTIFF")
+
+    @classmethod
+    async def open(
+        cls,
+        path: str,
+        *,
+        store: Any,
+        prefetch: int = DEFAULT_PREFETCH,
+        limiter: trio.CapacityLimiter | None = None,
+        coalesce_gap: int = DEFAULT_COALESCE_GAP,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    ) -> GeoTIFF:
+        """Open a GeoTIFF from an obstore store.
+
+        Args:
+            path: The object's path inside the store.
+            store: An obstore store (``LocalStore``, ``MemoryStore``, ``HTTPStore``,
+                ``S3Store``, ``GCSStore``, ``AzureStore``).
+            prefetch: Bytes read in the first request; a COG's whole header
+                fits in the default 32 KiB, so opening takes one request.
+            limiter: Bounds the requests and decodes in flight for this file
+                (share one limiter between files to bound them together).
+                Default: a new ``CapacityLimiter(16)`` for this file.
+            coalesce_gap: Block byte ranges closer than this are fetched in one request.
+            max_decoded_bytes: Ceiling on the bytes one read may decode.
+
+        Returns:
+            The opened file.
+
+        Raises:
+            ObjectNotFoundError: No such object.
+            NotATIFFError: The object is not a TIFF.
+            CorruptFileError: The TIFF structure is broken.
+            UnsupportedError: The sample type cannot be represented.
+            StoreError: The store failed.
+
+        **Cancellation:** safe to cancel; an in-flight request is aborted.
+        """
+        if prefetch < 16:
+            raise ValueError("prefetch must be at least 16 bytes")
+        if coalesce_gap < 0:
+            raise ValueError("coalesce_gap must be >= 0")
+        source = await ObjectSource.open(store, path, prefetch)
+        source.coalesce_gap = coalesce_gap
+        structure = await parse_tiff(path, source.size, source.read_header)
+        return cls._from_structure(
+            source,
+            structure.byteorder,
+            structure.ifds,
+            limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY),
+            max_decoded_bytes,
+        )
+
+    @classmethod
+    def _from_structure(
+        cls,
+        source: ObjectSource,
+        byteorder: str,
+        ifds: Sequence[IFD],
+        limiter: trio.CapacityLimiter,
+        max_decoded_bytes: int,
+    ) -> GeoTIFF:
+        path = source.path
+        main_ifd = ifds[0]
+        main = describe_ifd(path, main_ifd, 0)
+        others: list[ImageInfo] = []
+        for i, ifd in enumerate(ifds[1:], start=1):
+            try:
+                others.append(describe_ifd(path, ifd, i))
+            except GeoTIFFError:
+                continue  # a broken secondary IFD is ignored, as GDAL ignores it
+        meta = parse_gdal_metadata(main_ifd.get_str(42112))
+        nodata = parse_nodata(main_ifd.get_str(42113))
+        count = _band_count(main)
+        alpha = _alpha_sample(main, meta)
+        crs, transform, gcps = _georeference(path, main_ifd)
+        self = object.__new__(cls)
+        self._ifd = main_ifd
+        self._image = main
+        self._meta = meta
+        self._gcps = gcps
+        self._georeferenced = transform is not None
+        self._transform = transform if transform is not None else Affine.identity()
+        ctx = ReadContext(source, byteorder, limiter, max_decoded_bytes)
+        self._file = _FileState(path, ctx, crs, nodata, count, alpha)
+        masks = [im for im in others if im.is_mask]
+        self._mask_image = _pair_mask(main, masks)
+        overviews = [
+            im
+            for im in others
+            if im.is_reduced
+            and not im.is_mask
+            and im.samples == main.samples
+            and im.dtype == main.dtype
+            and im.width < main.width
+        ]
+        overviews.sort(key=lambda im: -im.width)
+        self._overviews = tuple(
+            Overview(
+                self._file,
+                im,
+                _pair_mask(im, masks),
+                self._transform @ Affine.scale(main.width / im.width, main.height / im.height),
+            )
+            for im in overviews
+        )
+        return self
+
+    def __repr__(self) -> str:
+        return f"<GeoTIFF {self.path!r} {self.width}x{self.height}x{self.count} {self.dtype}>"
+
+    # -- metadata ---------------------------------------------------------
+
+    @property
+    def overviews(self) -> tuple[Overview, ...]:
+        """Reduced-resolution images, finest to coarsest."""
+        return self._overviews
+
+    @property
+    def georeferenced(self) -> bool:
+        """True when the file has a geotransform (False: `transform` is the identity)."""
+        return self._georeferenced
+
+    @property
+    def gcps(self) -> tuple[list[_georef.GroundControlPoint], CRS | None]:
+        """Ground control points and their CRS, as rasterio's ``gcps`` (empty when none)."""
+        return (list(self._gcps), self.crs if self._gcps else None)
+
+    @property
+    def compression(self) -> Compression | None:
+        """The compression, or None for uncompressed files (as rasterio)."""
+        comp = self._image.compression
+        return None if comp is Compression.NONE else comp
+
+    @property
+    def interleaving(self) -> Interleaving:
+        """``PIXEL`` when bands are interleaved per pixel, else ``BAND``."""
+        if self.count > 1 and not self._image.planar:
+            return Interleaving.pixel
+        return Interleaving.band
+
+    @property
+    def photometric(self) -> str:
+        """The TIFF PhotometricInterpretation name ("MINISBLACK", "RGB", "YCBCR"...)."""
+        code = self._image.photometric
+        return PHOTOMETRIC_NAMES.get(code, str(code))
+
+    @cached_property
+    def colorinterp(self) -> tuple[ColorInterp, ...]:
+        """Colour interpretation of each band, as GDAL reports it."""
+        return _colorinterp(self._image, self._meta, self._ifd.tags.get(320) is not None, self.count)
+
+    def colormap(self, bidx: int) -> dict[int, tuple[int, int, int, int]]:
+        """The band's colour table as ``{value: (r, g, b, a)}``, as rasterio gives it.
+
+        Raises:
+            ValueError: The band has no colour table.
+        """
+        if bidx != 1 or self.colorinterp[0] is not ColorInterp.palette:
+            raise ValueError(f"{self.path}: band {bidx} has no colormap")
+        return _colormap(self._image, self._ifd)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """Per-band scale factors (1.0 when unset)."""
+        return tuple(self._role_float(b, "scale", 1.0) for b in range(self.count))
+
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """Per-band offsets (0.0 when unset)."""
+        return tuple(self._role_float(b, "offset", 0.0) for b in range(self.count))
+
+    @property
+    def descriptions(self) -> tuple[str | None, ...]:
+        """Per-band descriptions (None when unset)."""
+        return tuple(self._meta.roles.get(b, {}).get("description") or None for b in range(self.count))
+
+    @property
+    def units(self) -> tuple[str | None, ...]:
+        """Per-band units (None when unset)."""
+        return tuple(self._meta.roles.get(b, {}).get("unittype") or None for b in range(self.count))
+
+    def _role_float(self, band: int, role: str, default: float) -> float:
+        text = self._meta.roles.get(band, {}).get(role)
+        try:
+            return float(text) if text not in (None, "") else default  # type: ignore[arg-type]
+        except ValueError:
+            return default
+
+    def tags(self, bidx: int = 0, ns: str | None = None) -> dict[str, str]:
+        """Metadata tags of the dataset (``bidx=0``) or of a band, in domain ``ns``.
+
+        The default domain includes GDAL's ``AREA_OR_POINT`` and the TIFF
+        baseline text tags (``TIFFTAG_*``), as rasterio reports them.
+        """
+        domain = ns or ""
+        if bidx:
+            if not 1 <= bidx <= self.count:
+                raise InvalidWindowError(self.path, f"band index {bidx} is not in 1..{self.count}")
+            return dict(self._meta.bands.get(bidx - 1, {}).get(domain, {}))
+        tags = dict(self._meta.dataset.get(domain, {}))
+        if domain == "":
+            for code, name in _TIFFTAG_NAMES.items():
+                text = self._ifd.get_str(code)
+                if text is not None:
+                    tags[name] = text
+            for code, name in ((282, "TIFFTAG_XRESOLUTION"), (283, "TIFFTAG_YRESOLUTION")):
+                values = self._ifd.get_floats(code)
+                if values:
+                    tags[name] = f"{values[0]:g}"
+            unit = self._ifd.get_int(296)
+            if unit is not None and (282 in self._ifd.tags or 283 in self._ifd.tags):
+                tags["TIFFTAG_RESOLUTIONUNIT"] = _RESOLUTION_UNITS.get(unit, str(unit))
+            if 34735 in self._ifd.tags:
+                tags.setdefault("AREA_OR_POINT", "Point" if self._pixel_is_point() else "Area")
+        return tags
+
+    def _pixel_is_point(self) -> bool:
+        keys = _geokeys(self.path, self._ifd)
+        return keys.get(1025) == 2
+
+    def statistics(self) -> Statistics:
+        """Counters for this file: requests, bytes, coalesced ranges, blocks decoded."""
+        return self._file.ctx.source.statistics()
+
+
+def _geokeys(path: str, ifd: IFD) -> dict[int, Any]:
+    directory = ifd.get_ints(34735)
+    if directory is None:
+        return {}
+    try:
+        return dict(
+            _crs.parse_geokey_directory(directory, ifd.get_floats(34736), ifd.get_str(34737), path=path)
+        )
+    except CorruptFileError:
+        return {}
+
+
+def _georeference(
+    path: str, ifd: IFD
+) -> tuple[CRS | None, Affine | None, Sequence[_georef.GroundControlPoint]]:
+    keys = _geokeys(path, ifd)
+    try:
+        crs = _crs.crs_from_geokeys(keys, path=path) if keys else None
+    except CorruptFileError:
+        crs = None
+    pixel_scale = ifd.get_floats(33550)
+    tiepoints = ifd.get_floats(33922)
+    transformation = ifd.get_floats(34264)
+    try:
+        transform = _georef.transform_from_tags(
+            pixel_scale=pixel_scale,
+            tiepoints=tiepoints,
+            transformation=transformation,
+            pixel_is_point=keys.get(1025) == 2,
+            path=path,
+        )
+        gcps = _georef.gcps_from_tiepoints(tiepoints, pixel_scale, transformation) or []
+    except CorruptFileError:
+        transform, gcps = None, []
+    return crs, transform, gcps
+
+
+def _pair_mask(image: ImageInfo, masks: Sequence[ImageInfo]) -> ImageInfo | None:
+    for m in masks:
+        if m.width == image.width and m.height == image.height:
+            return m
+    return None
+
+
+def _band_count(image: ImageInfo) -> int:
+    if image.photometric == CIELAB:
+        return 4  # GDAL converts CIELab to RGBA
+    return image.samples
+
+
+def _alpha_sample(image: ImageInfo, meta: GDALMetadata) -> int | None:
+    """The sample GDAL uses as the dataset's alpha mask, if any."""
+    interp = _colorinterp(image, meta, has_colormap=False, count=_band_count(image))
+    for i, ci in enumerate(interp):
+        if ci is ColorInterp.alpha and i < image.samples:
+            return i
+    return None
+
+
+def _colorinterp(
+    image: ImageInfo, meta: GDALMetadata, has_colormap: bool, count: int
+) -> tuple[ColorInterp, ...]:
+    photometric = image.photometric
+    integer = image.sample_format in (1, 2, 4)
+    base: list[ColorInterp]
+    if photometric in (RGB, YCBCR):
+        base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] if image.samples >= 3 else []
+    elif photometric in (SEPARATED, CIELAB) and image.bits == 8 and count >= 4:
+        base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    elif photometric == PALETTE or (
+        photometric in (MINISBLACK, MINISWHITE)
+        and integer
+        and (has_colormap or image.bits == 1 or (photometric == MINISWHITE and image.bits <= 8))
+    ):
+        base = [ColorInterp.palette]
+    elif photometric in (MINISBLACK, MINISWHITE):
+        base = [ColorInterp.gray]
+    else:
+        base = []
+    out: list[ColorInterp] = []
+    for band in range(count):
+        if band < len(base):
+            ci = base[band]
+        else:
+            extra_index = band - max(len(base), 1) if base else band - 1
+            extra = image.extra_samples[extra_index] if 0 <= extra_index < len(image.extra_samples) else 0
+            ci = ColorInterp.alpha if extra in (1, 2) else ColorInterp.undefined
+            if not base and band == 0:
+                ci = ColorInterp.undefined
+        role = meta.roles.get(band, {}).get("colorinterp")
+        if role:
+            ci = ColorInterp.from_gdal_name(role)
+        out.append(ci)
+    return tuple(out)
+
+
+def _colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]]:
+    values = ifd.get_ints(320)
+    n = 1 << min(image.bits, 16)
+    if values is not None and len(values) >= 3 * n:
+        red, green, blue = values[:n], values[n : 2 * n], values[2 * n : 3 * n]
+        # GDAL: 16-bit entries are scaled to 8 bits unless every one already fits.
+        if max(values[: 3 * n]) > 255:
+            scale = 257
+        else:
+            scale = 1
+        return {
+            i: (red[i] // scale, green[i] // scale, blue[i] // scale, 255) for i in range(n)
+        }
+    # 1-bit and MINISWHITE images get GDAL's implicit grey ramp.
+    invert = image.photometric == MINISWHITE
+    out = {}
+    for i in range(n):
+        level = round(i * 255 / (n - 1)) if n > 1 else 255
+        if invert:
+            level = 255 - level
+        out[i] = (level, level, level, 255)
+    return out

@@ -1,0 +1,117 @@
+"""One object in a store: its size, its header bytes, and counted range fetches."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+import trio
+
+from . import _bridge
+
+__all__ = ["ObjectSource", "Statistics", "coalesce_ranges"]
+
+# Ranges closer than this are fetched in one request: a request costs more
+# than this many bytes of transfer on object stores (~20-80 ms latency).
+DEFAULT_COALESCE_GAP: Final = 64 * 1024
+# No single request larger than this (keeps memory per in-flight task bounded).
+DEFAULT_MAX_REQUEST: Final = 32 * 1024 * 1024
+
+
+@attrs.frozen
+class Statistics:
+    """Counters of one opened GeoTIFF (all overviews included)."""
+
+    requests: int
+    """Range requests sent to the store (the header fetch included)."""
+    bytes_fetched: int
+    """Bytes received from the store."""
+    ranges_coalesced: int
+    """Block byte ranges that were merged into a neighbour's request."""
+    blocks_decoded: int
+    """Tiles or strips decoded."""
+
+
+@attrs.define(eq=False)
+class ObjectSource:
+    """An object in a store, read through the asyncio portal, with counters."""
+
+    store: Any
+    path: str
+    size: int
+    head: bytes
+    """The first bytes of the object (the prefetched header)."""
+    coalesce_gap: int = DEFAULT_COALESCE_GAP
+    max_request: int = DEFAULT_MAX_REQUEST
+    requests: int = 0
+    bytes_fetched: int = 0
+    ranges_coalesced: int = 0
+    blocks_decoded: int = 0
+    _extra: dict[tuple[int, int], bytes] = attrs.field(factory=dict)
+
+    @classmethod
+    async def open(cls, store: Any, path: str, prefetch: int) -> ObjectSource:
+        """Fetch the object's first ``prefetch`` bytes and learn its size (one request)."""
+        head, size = await _bridge.fetch_head(store, path, prefetch)
+        return cls(store=store, path=path, size=size, head=head, requests=1, bytes_fetched=len(head))
+
+    async def read_header(self, start: int, end: int) -> bytes:
+        """Bytes of the header area, served from the prefetch when possible."""
+        if end <= len(self.head):
+            return self.head[start:end]
+        key = (start, end)
+        cached = self._extra.get(key)
+        if cached is None:
+            # Metadata beyond the prefetch (non-COG files keep IFDs at the end):
+            # read generously around it, since IFD values sit close together.
+            cached = bytes(await self.fetch(start, end))
+            self._extra[key] = cached
+        return cached
+
+    async def fetch(self, start: int, end: int) -> memoryview:
+        """Fetch bytes ``[start, end)``, counted."""
+        data = await _bridge.fetch_range(self.store, self.path, start, end)
+        self.requests += 1
+        self.bytes_fetched += end - start
+        return memoryview(data)
+
+    def statistics(self) -> Statistics:
+        """A snapshot of the counters."""
+        return Statistics(
+            requests=self.requests,
+            bytes_fetched=self.bytes_fetched,
+            ranges_coalesced=self.ranges_coalesced,
+            blocks_decoded=self.blocks_decoded,
+        )
+
+
+def coalesce_ranges(
+    ranges: list[tuple[int, int]], gap: int, max_request: int
+) -> list[tuple[int, int, list[int]]]:
+    """Merge byte ranges closer than ``gap`` into requests of at most ``max_request`` bytes.
+
+    Args:
+        ranges: ``(start, end)`` pairs, in any order.
+        gap: Ranges separated by at most this many bytes are merged.
+        max_request: A merge never makes a request longer than this (a single
+            range longer than it stays whole).
+
+    Returns:
+        ``(start, end, members)`` per request, where members index ``ranges``.
+    """
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i])
+    merged: list[tuple[int, int, list[int]]] = []
+    for i in order:
+        start, end = ranges[i]
+        if merged:
+            m_start, m_end, members = merged[-1]
+            if start - m_end <= gap and max(end, m_end) - m_start <= max_request:
+                merged[-1] = (m_start, max(end, m_end), [*members, i])
+                continue
+        merged.append((start, end, [i]))
+    return merged
+
+
+async def checkpoint() -> None:
+    """An unconditional trio checkpoint."""
+    await trio.lowlevel.checkpoint()

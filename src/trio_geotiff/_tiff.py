@@ -1,0 +1,294 @@
+"""A validating parser for TIFF and BigTIFF structure (header, IFD chain, tags).
+
+Pure code: it reads bytes through a `ByteSource` and never awaits anything but
+that source. Every count, offset and size taken from the file is checked
+against the object's length before it is used, IFD chains are walked with
+loop detection and a length limit, and entries with unknown types are skipped
+(as libtiff does), so hostile bytes end in `CorruptFileError`, never in an
+IndexError, a hang or a huge allocation.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, TypeAlias
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from .errors import CorruptFileError, NotATIFFError
+
+__all__ = ["IFD", "ByteSource", "TagValue", "TIFFStructure", "parse_tiff"]
+
+TagValue: TypeAlias = "tuple[int, ...] | tuple[float, ...] | str | bytes | npt.NDArray[np.uint64]"
+
+# Limits: far above anything a real file needs, far below what hurts.
+MAX_IFDS: Final = 4096
+MAX_ENTRIES_PER_IFD: Final = 4096
+# Tags whose arrays may be long (one value per tile or strip); they are parsed
+# with numpy. Everything else is small and parsed into tuples.
+_OFFSET_TAGS: Final = frozenset({273, 279, 324, 325})
+# Cap on a single tag payload we are willing to read (a 1e6 x 1e6 tile grid
+# would need 8 TB of pixels anyway).
+MAX_TAG_BYTES: Final = 256 * 1024 * 1024
+
+# TIFF field types: code -> (struct char, size in bytes).
+_TYPES: Final[Mapping[int, tuple[str, int]]] = {
+    1: ("B", 1),  # BYTE
+    2: ("s", 1),  # ASCII
+    3: ("H", 2),  # SHORT
+    4: ("I", 4),  # LONG
+    5: ("II", 8),  # RATIONAL
+    6: ("b", 1),  # SBYTE
+    7: ("s", 1),  # UNDEFINED
+    8: ("h", 2),  # SSHORT
+    9: ("i", 4),  # SLONG
+    10: ("ii", 8),  # SRATIONAL
+    11: ("f", 4),  # FLOAT
+    12: ("d", 8),  # DOUBLE
+    13: ("I", 4),  # IFD
+    16: ("Q", 8),  # LONG8
+    17: ("q", 8),  # SLONG8
+    18: ("Q", 8),  # IFD8
+}
+_NUMPY_INT: Final[Mapping[int, str]] = {3: "u2", 4: "u4", 13: "u4", 16: "u8", 18: "u8"}
+
+ByteSource: TypeAlias = Callable[[int, int], Awaitable[bytes]]
+"""An async callable returning the bytes in ``[start, end)`` of the object."""
+
+
+@attrs.frozen
+class IFD:
+    """One Image File Directory: its file offset and its tags by code."""
+
+    offset: int
+    tags: Mapping[int, TagValue]
+    tag_types: Mapping[int, int]
+
+    def get_int(self, code: int, default: int | None = None) -> int | None:
+        """The first value of an integer tag, or ``default``."""
+        value = self.tags.get(code)
+        if value is None:
+            return default
+        if isinstance(value, np.ndarray):
+            return int(value[0]) if value.size else default
+        if isinstance(value, tuple) and value and isinstance(value[0], int):
+            return value[0]
+        return default
+
+    def get_ints(self, code: int) -> tuple[int, ...] | None:
+        """All values of an integer tag, or None."""
+        value = self.tags.get(code)
+        if isinstance(value, np.ndarray):
+            return tuple(int(v) for v in value)
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            return value  # type: ignore[return-value]
+        return None
+
+    def get_floats(self, code: int) -> tuple[float, ...] | None:
+        """All values of a numeric tag as floats, or None."""
+        value = self.tags.get(code)
+        if isinstance(value, np.ndarray):
+            return tuple(float(v) for v in value)
+        if isinstance(value, tuple):
+            return tuple(float(v) for v in value)
+        return None
+
+    def get_str(self, code: int) -> str | None:
+        """An ASCII tag as text, or None."""
+        value = self.tags.get(code)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bytes):
+            return value.split(b"\0", 1)[0].decode("latin-1")
+        return None
+
+    def get_array(self, code: int) -> npt.NDArray[np.uint64] | None:
+        """An offsets/byte-counts tag as a uint64 array, or None."""
+        value = self.tags.get(code)
+        if isinstance(value, np.ndarray):
+            return value
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            return np.asarray(value, dtype=np.uint64)
+        return None
+
+
+@attrs.frozen
+class TIFFStructure:
+    """The parsed structure of a TIFF: byte order, flavour and IFD chain."""
+
+    byteorder: str
+    """``"<"`` (little-endian, "II") or ``">"`` (big-endian, "MM")."""
+    bigtiff: bool
+    ifds: tuple[IFD, ...]
+    header_end: int
+    """One past the last byte of metadata read (for prefetch tuning)."""
+
+
+class _Reader:
+    """Reads through a ByteSource with the object's size known."""
+
+    def __init__(self, path: str, size: int, source: ByteSource) -> None:
+        self.path = path
+        self.size = size
+        self.source = source
+        self.max_end = 0
+
+    async def read(self, start: int, length: int, what: str) -> bytes:
+        if start < 0 or length < 0 or start + length > self.size:
+            raise CorruptFileError(
+                self.path,
+                f"{what} at bytes {start}..{start + length} lies beyond the end of the"
+                f" {self.size}-byte object (truncated file?)",
+            )
+        if length == 0:
+            return b""
+        data = await self.source(start, start + length)
+        if len(data) != length:
+            raise CorruptFileError(
+                self.path, f"short read of {what}: {len(data)} of {length} bytes"
+            )
+        self.max_end = max(self.max_end, start + length)
+        return data
+
+
+async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
+    """Parse the header and every IFD of a TIFF or BigTIFF.
+
+    Args:
+        path: The object's path, for error messages.
+        size: The object's length in bytes.
+        source: Fetches byte ranges of the object.
+
+    Returns:
+        The structure, with each IFD's tags decoded.
+
+    Raises:
+        NotATIFFError: The object has no TIFF header.
+        CorruptFileError: The structure is broken.
+    """
+    reader = _Reader(path, size, source)
+    if size < 8:
+        raise NotATIFFError(path, f"object is {size} bytes, too short for a TIFF header")
+    head = await reader.read(0, min(16, size), "header")
+    if head[:2] == b"II":
+        bo = "<"
+    elif head[:2] == b"MM":
+        bo = ">"
+    else:
+        raise NotATIFFError(path, f"no TIFF byte-order mark (starts with {head[:4]!r})")
+    (magic,) = struct.unpack(bo + "H", head[2:4])
+    if magic == 42:
+        bigtiff = False
+        (first,) = struct.unpack(bo + "I", head[4:8])
+    elif magic == 43:
+        bigtiff = True
+        if len(head) < 16:
+            raise NotATIFFError(path, "BigTIFF header is truncated")
+        bytesize, reserved, first = struct.unpack(bo + "HHQ", head[4:16])
+        if bytesize != 8 or reserved != 0:
+            raise CorruptFileError(path, f"BigTIFF header has offset size {bytesize}")
+    else:
+        raise NotATIFFError(path, f"TIFF magic number is {magic}, not 42 or 43")
+
+    ifds: list[IFD] = []
+    seen: set[int] = set()
+    offset = first
+    while offset != 0:
+        if offset in seen:
+            # libtiff stops here with a warning; GDAL reads what came before.
+            break
+        if len(ifds) >= MAX_IFDS:
+            raise CorruptFileError(path, f"more than {MAX_IFDS} IFDs in the chain")
+        seen.add(offset)
+        ifd, offset = await _parse_ifd(reader, bo, bigtiff, offset, first=not ifds)
+        ifds.append(ifd)
+    if not ifds:
+        raise CorruptFileError(path, "the TIFF has no image file directory")
+    return TIFFStructure(bo, bigtiff, tuple(ifds), reader.max_end)
+
+
+async def _parse_ifd(
+    reader: _Reader, bo: str, bigtiff: bool, offset: int, *, first: bool
+) -> tuple[IFD, int]:
+    path = reader.path
+    count_fmt, count_size = ("Q", 8) if bigtiff else ("H", 2)
+    entry_size = 20 if bigtiff else 12
+    inline = 8 if bigtiff else 4
+    if offset < 8 or offset + count_size > reader.size:
+        if first:
+            raise CorruptFileError(path, f"first IFD offset {offset} is out of the file")
+        # A broken next-IFD pointer after valid IFDs: stop, as libtiff does.
+        return IFD(offset, {}, {}), 0
+    (n,) = struct.unpack(bo + count_fmt, await reader.read(offset, count_size, "IFD entry count"))
+    if n == 0 or n > MAX_ENTRIES_PER_IFD:
+        raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
+    body_len = n * entry_size + (8 if bigtiff else 4)
+    if offset + count_size + body_len > reader.size:
+        # Truncated next-pointer is tolerated if the entries are all there.
+        body_len = n * entry_size
+    body = await reader.read(offset + count_size, body_len, f"IFD at byte {offset}")
+    tags: dict[int, TagValue] = {}
+    types: dict[int, int] = {}
+    deferred: list[tuple[int, int, int, int]] = []
+    for i in range(n):
+        entry = body[i * entry_size : (i + 1) * entry_size]
+        if bigtiff:
+            code, typ, count = struct.unpack(bo + "HHQ", entry[:12])
+            raw = entry[12:20]
+        else:
+            code, typ, count = struct.unpack(bo + "HHI", entry[:8])
+            raw = entry[8:12]
+        if typ not in _TYPES:
+            continue  # unknown field type: skipped, as libtiff does
+        nbytes = _TYPES[typ][1] * count
+        if nbytes > MAX_TAG_BYTES:
+            raise CorruptFileError(path, f"tag {code} claims {nbytes} bytes of values")
+        if nbytes <= inline:
+            tags[code] = _decode_values(path, bo, typ, count, raw[:nbytes], code)
+            types[code] = typ
+        else:
+            (value_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), raw)
+            deferred.append((code, typ, count, value_offset))
+    for code, typ, count, value_offset in deferred:
+        nbytes = _TYPES[typ][1] * count
+        if value_offset + nbytes > reader.size:
+            # Values past the end of the object: libtiff ignores the tag with a
+            # warning (GDAL still opens the file); a missing required tag is
+            # reported when the image is described, or when it is read.
+            continue
+        data = await reader.read(value_offset, nbytes, f"tag {code} values")
+        tags[code] = _decode_values(path, bo, typ, count, data, code)
+        types[code] = typ
+    next_offset = 0
+    if len(body) == n * entry_size + (8 if bigtiff else 4):
+        (next_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), body[n * entry_size :])
+        if next_offset >= reader.size:
+            next_offset = 0
+    return IFD(offset, tags, types), next_offset
+
+
+def _decode_values(path: str, bo: str, typ: int, count: int, data: bytes, code: int) -> TagValue:
+    if typ == 2:
+        # ASCII: NUL-terminated, possibly several strings; keep the text up to
+        # the final NUL (GDAL metadata, citations).
+        return data.rstrip(b"\0").decode("utf-8", errors="replace")
+    if typ == 7 or (typ == 1 and code in (347, 34735)):
+        # UNDEFINED (and JPEGTables stored as BYTE): raw bytes.
+        if code == 34735:
+            # GeoKeyDirectory must be SHORT; keep bytes, the georef parser complains.
+            pass
+        return bytes(data)
+    if code in _OFFSET_TAGS and typ in _NUMPY_INT:
+        return np.frombuffer(data, dtype=bo + _NUMPY_INT[typ]).astype(np.uint64)
+    fmt, size = _TYPES[typ]
+    if typ in (5, 10):
+        values = struct.unpack(bo + fmt[0] * (2 * count), data)
+        return tuple(
+            (values[2 * i] / values[2 * i + 1]) if values[2 * i + 1] else float("nan")
+            for i in range(count)
+        )
+    del size
+    return struct.unpack(bo + fmt * count, data)

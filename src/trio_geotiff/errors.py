@@ -1,0 +1,80 @@
+"""Exceptions raised by trio_geotiff.
+
+Every error the library raises derives from `GeoTIFFError`, and each carries the
+path of the object it concerns. The hierarchy:
+
+* `GeoTIFFError`
+    * `NotATIFFError` (also a `ValueError`): the object is not a TIFF at all.
+    * `NotGeoreferencedError`: an operation needs georeferencing the file lacks.
+    * `CorruptFileError` (also a `ValueError`): the bytes break the TIFF rules.
+    * `UnsupportedError` (also a `NotImplementedError`): valid, but not readable here.
+    * `InvalidWindowError` (also a `ValueError`): a window that does not fit.
+    * `ResourceLimitError` (also a `MemoryError`): a read above the decoded-bytes ceiling.
+    * `StoreError` (also an `OSError`): the object store failed.
+        * `ObjectNotFoundError` (also a `FileNotFoundError`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptFileError",
+    "GeoTIFFError",
+    "InvalidWindowError",
+    "NotATIFFError",
+    "NotGeoreferencedError",
+    "ObjectNotFoundError",
+    "ResourceLimitError",
+    "StoreError",
+    "UnsupportedError",
+]
+
+
+class GeoTIFFError(Exception):
+    """Root of every error raised by trio_geotiff.
+
+    Attributes:
+        path: The path of the object the error concerns ("" when there is none).
+        reason: What was wrong, without the path.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+    def __reduce__(self) -> tuple[type[GeoTIFFError], tuple[str, str]]:
+        # Exceptions with a custom __init__ need this to survive pickling
+        # (subprocess-based tools and multiprocessing pass them around).
+        return (type(self), (self.path, self.reason))
+
+
+class NotATIFFError(GeoTIFFError, ValueError):
+    """The object does not start with a TIFF or BigTIFF header."""
+
+
+class NotGeoreferencedError(GeoTIFFError):
+    """The operation needs a transform or CRS that the file does not have."""
+
+
+class CorruptFileError(GeoTIFFError, ValueError):
+    """The file breaks the TIFF rules: truncated, looping, or inconsistent."""
+
+
+class UnsupportedError(GeoTIFFError, NotImplementedError):
+    """The file is valid but uses a feature this library does not read."""
+
+
+class InvalidWindowError(GeoTIFFError, ValueError):
+    """A window, band index or tile index does not fit the image."""
+
+
+class ResourceLimitError(GeoTIFFError, MemoryError):
+    """A read would decode more bytes than the configured ceiling allows."""
+
+
+class StoreError(GeoTIFFError, OSError):
+    """The object store failed to deliver the bytes asked for."""
+
+
+class ObjectNotFoundError(StoreError, FileNotFoundError):
+    """The object does not exist in the store."""
