@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, Final, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 import numpy as np
@@ -40,7 +42,7 @@ from .errors import (
     CorruptFileError,
     GeoTIFFError,
     InvalidWindowError,
-    NotGeoreferencedError,
+    ObjectNotFoundError,
 )
 
 __all__ = ["GeoTIFF", "Overview"]
@@ -61,12 +63,24 @@ _TIFFTAG_NAMES: Final[Mapping[int, str]] = {
 _RESOLUTION_UNITS: Final[Mapping[int, str]] = {1: "1 (unitless)", 2: "2 (pixels/inch)", 3: "3 (pixels/cm)"}
 
 
+_MaskRef: TypeAlias = "tuple[ImageInfo, ReadContext]"
+
+
+@attrs.frozen
+class _Opened:
+    """A parsed TIFF object: its read state and IFDs."""
+
+    ctx: ReadContext
+    ifds: Sequence[IFD]
+
+
 @attrs.frozen
 class _FileState:
     """What a GeoTIFF and all its overviews share."""
 
     path: str
     ctx: ReadContext
+    """The main file's read state (statistics, limiter, ceiling)."""
     crs: CRS | None
     nodata: float | None
     count: int
@@ -79,7 +93,9 @@ class _Raster:
 
     _file: _FileState
     _image: ImageInfo
-    _mask_image: ImageInfo | None
+    _ctx: ReadContext
+    """Read state of the file holding ``_image`` (the main file or a .ovr sidecar)."""
+    _mask: _MaskRef | None
     _transform: Affine
 
     @property
@@ -233,7 +249,7 @@ class _Raster:
         dtype = self._image.dtype
         fill = _fill_value(path, fill_value, file.nodata, dtype)
         check_ceiling(
-            file.ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
+            self._ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
         )
         data = np.full((len(bands), window.height, window.width), fill, dtype=dtype)
         valid: npt.NDArray[np.bool_] | None = None
@@ -270,7 +286,7 @@ class _Raster:
         )
 
     def _mask_kind(self) -> str | None:
-        if self._mask_image is not None:
+        if self._mask is not None:
             return "mask"
         if self._file.alpha_sample is not None:
             return "alpha"
@@ -281,7 +297,7 @@ class _Raster:
     async def _read_inner(
         self, window: Window, samples: list[int], out: npt.NDArray[Any], mask_kind: str | None
     ) -> npt.NDArray[np.bool_] | None:
-        ctx = self._file.ctx
+        ctx = self._ctx
         if mask_kind != "mask":
             await read_samples(ctx, self._image, window, samples, out, None)
             if mask_kind == "alpha":
@@ -291,15 +307,18 @@ class _Raster:
                 assert nodata is not None
                 if math.isnan(nodata):
                     return ~np.all(np.isnan(out), axis=0)  # type: ignore[no-any-return]
-                return ~np.all(out == out.dtype.type(nodata), axis=0)  # type: ignore[no-any-return]
+                # GDAL compares complex samples by their real part.
+                values = out.real if out.dtype.kind == "c" else out
+                return ~np.all(values == values.dtype.type(nodata), axis=0)  # type: ignore[no-any-return]
             return None
-        mask_image = self._mask_image
-        assert mask_image is not None
-        check_decodable(self._file.path, mask_image)
+        assert self._mask is not None
+        mask_image, mask_ctx = self._mask
+        check_decodable(mask_ctx.source.path, mask_image)
         mask_out = np.zeros((1, window.height, window.width), dtype=mask_image.dtype)
+        # Pixels and mask in parallel; the first error cancels the other read.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_samples, ctx, self._image, window, samples, out, None)
-            nursery.start_soon(read_samples, ctx, mask_image, window, [0], mask_out, None)
+            nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, None)
         return mask_out[0] != 0
 
 
@@ -343,11 +362,19 @@ class Overview(_Raster):
     the full image's, scaled to this overview's size.
     """
 
-    def __init__(self, file: _FileState, image: ImageInfo, mask: ImageInfo | None, transform: Affine) -> None:
+    def __init__(
+        self,
+        file: _FileState,
+        image: ImageInfo,
+        ctx: ReadContext,
+        mask: _MaskRef | None,
+        transform: Affine,
+    ) -> None:
         """Made by `GeoTIFF.open`; not meant to be built directly."""
         self._file = file
         self._image = image
-        self._mask_image = mask
+        self._ctx = ctx
+        self._mask = mask
         self._transform = transform
 
     def __repr__(self) -> str:
@@ -389,6 +416,7 @@ class GeoTIFF(_Raster):
         limiter: trio.CapacityLimiter | None = None,
         coalesce_gap: int = DEFAULT_COALESCE_GAP,
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+        sidecars: bool = False,
     ) -> GeoTIFF:
         """Open a GeoTIFF from an obstore store.
 
@@ -403,6 +431,9 @@ class GeoTIFF(_Raster):
                 Default: a new ``CapacityLimiter(16)`` for this file.
             coalesce_gap: Block byte ranges closer than this are fetched in one request.
             max_decoded_bytes: Ceiling on the bytes one read may decode.
+            sidecars: Also look for GDAL's external overviews (``path + ".ovr"``)
+                and mask (``path + ".msk"``), as GDAL does for local files. Off by
+                default: on object stores each lookup is a request.
 
         Returns:
             The opened file.
@@ -420,35 +451,41 @@ class GeoTIFF(_Raster):
             raise ValueError("prefetch must be at least 16 bytes")
         if coalesce_gap < 0:
             raise ValueError("coalesce_gap must be >= 0")
-        source = await ObjectSource.open(store, path, prefetch)
-        source.coalesce_gap = coalesce_gap
-        structure = await parse_tiff(path, source.size, source.read_header)
-        return cls._from_structure(
-            source,
-            structure.byteorder,
-            structure.ifds,
-            limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY),
-            max_decoded_bytes,
-        )
+        limiter = limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY)
+        found: dict[str, _Opened | None] = {}
+
+        async def open_one(key: str, object_path: str, *, optional: bool) -> None:
+            try:
+                source = await ObjectSource.open(store, object_path, prefetch)
+            except ObjectNotFoundError:
+                if not optional:
+                    raise
+                found[key] = None
+                return
+            source.coalesce_gap = coalesce_gap
+            structure = await parse_tiff(object_path, source.size, source.read_header)
+            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes)
+            found[key] = _Opened(ctx, structure.ifds)
+
+        # The main file and its sidecars are fetched concurrently: sidecars
+        # cost requests, not latency.
+        async with _first_error_nursery() as nursery:
+            nursery.start_soon(functools.partial(open_one, "main", path, optional=False))
+            if sidecars:
+                nursery.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
+                nursery.start_soon(functools.partial(open_one, "msk", path + ".msk", optional=True))
+        main = found["main"]
+        assert main is not None
+        return cls._from_structure(main, found.get("ovr"), found.get("msk"))
 
     @classmethod
     def _from_structure(
-        cls,
-        source: ObjectSource,
-        byteorder: str,
-        ifds: Sequence[IFD],
-        limiter: trio.CapacityLimiter,
-        max_decoded_bytes: int,
+        cls, main_file: _Opened, ovr_file: _Opened | None, msk_file: _Opened | None
     ) -> GeoTIFF:
-        path = source.path
-        main_ifd = ifds[0]
+        ctx = main_file.ctx
+        path = ctx.source.path
+        main_ifd = main_file.ifds[0]
         main = describe_ifd(path, main_ifd, 0)
-        others: list[ImageInfo] = []
-        for i, ifd in enumerate(ifds[1:], start=1):
-            try:
-                others.append(describe_ifd(path, ifd, i))
-            except GeoTIFFError:
-                continue  # a broken secondary IFD is ignored, as GDAL ignores it
         meta = parse_gdal_metadata(main_ifd.get_str(42112))
         nodata = parse_nodata(main_ifd.get_str(42113))
         count = _band_count(main)
@@ -457,32 +494,47 @@ class GeoTIFF(_Raster):
         self = object.__new__(cls)
         self._ifd = main_ifd
         self._image = main
+        self._ctx = ctx
         self._meta = meta
         self._gcps = gcps
         self._georeferenced = transform is not None
         self._transform = transform if transform is not None else Affine.identity()
-        ctx = ReadContext(source, byteorder, limiter, max_decoded_bytes)
         self._file = _FileState(path, ctx, crs, nodata, count, alpha)
-        masks = [im for im in others if im.is_mask]
-        self._mask_image = _pair_mask(main, masks)
-        overviews = [
-            im
-            for im in others
-            if im.is_reduced
-            and not im.is_mask
-            and im.samples == main.samples
-            and im.dtype == main.dtype
-            and im.width < main.width
+
+        # Internal images: overviews are reduced-resolution IFDs (in the main
+        # chain or SubIFDs of the first image) shaped like the main image.
+        internal = _describe_rest(main_file, start=1)
+        masks: list[_MaskRef] = [(im, ctx) for im in internal if im.is_mask]
+        overviews: list[tuple[ImageInfo, ReadContext]] = [
+            (im, ctx) for im in internal if im.is_reduced and not im.is_mask
         ]
-        overviews.sort(key=lambda im: -im.width)
+        if ovr_file is not None:
+            # An external .ovr holds overviews (and their masks) in its main chain.
+            external = _describe_rest(ovr_file, start=0)
+            overviews += [(im, ovr_file.ctx) for im in external if not im.is_mask]
+            masks += [(im, ovr_file.ctx) for im in external if im.is_mask]
+        if msk_file is not None:
+            # A .msk sidecar: every IFD is a mask (full resolution first).
+            masks += [(im, msk_file.ctx) for im in _describe_rest(msk_file, start=0)]
+        overviews = [
+            (im, c)
+            for im, c in overviews
+            if im.samples == main.samples
+            and im.dtype == main.dtype
+            and im.width <= main.width
+            and im.height <= main.height
+        ]
+        overviews.sort(key=lambda pair: -pair[0].width)
+        self._mask = _pair_mask(main, masks)
         self._overviews = tuple(
             Overview(
                 self._file,
                 im,
+                c,
                 _pair_mask(im, masks),
                 self._transform @ Affine.scale(main.width / im.width, main.height / im.height),
             )
-            for im in overviews
+            for im, c in overviews
         )
         return self
 
@@ -641,11 +693,46 @@ def _georeference(
     return crs, transform, gcps
 
 
-def _pair_mask(image: ImageInfo, masks: Sequence[ImageInfo]) -> ImageInfo | None:
+def _pair_mask(image: ImageInfo, masks: Sequence[_MaskRef]) -> _MaskRef | None:
     for m in masks:
-        if m.width == image.width and m.height == image.height:
+        if m[0].width == image.width and m[0].height == image.height:
             return m
     return None
+
+
+def _describe_rest(opened: _Opened, start: int) -> list[ImageInfo]:
+    out = []
+    path = opened.ctx.source.path
+    for i, ifd in enumerate(opened.ifds[start:], start=start):
+        if ifd.parent not in (None, 0):
+            continue
+        try:
+            out.append(describe_ifd(path, ifd, i))
+        except GeoTIFFError:
+            continue  # a broken secondary IFD is ignored, as GDAL ignores it
+    return out
+
+
+@contextlib.asynccontextmanager
+async def _first_error_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery that raises the first child error alone, not an ExceptionGroup."""
+    try:
+        async with trio.open_nursery() as nursery:
+            yield nursery
+    except BaseExceptionGroup as group:
+        first = _first_leaf(group)
+        if isinstance(first, Exception) and not isinstance(first, trio.Cancelled):
+            raise first from None
+        raise
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        # Prefer a real error over the Cancelled it caused in siblings.
+        real = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        exc = (real or list(exc.exceptions))[0]
+    return exc
 
 
 def _band_count(image: ImageInfo) -> int:

@@ -242,6 +242,9 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
     formats = ifd.get_ints(339) or (1,)
     sample_format = formats[0]
     dtype = _dtype_for(path, sample_format, bits)
+    photometric_tag = ifd.get_int(262)
+    if photometric_tag in (SEPARATED, CIELAB) and bits == 8:
+        dtype = np.dtype("uint8")  # GDAL reads these through libtiff's RGBA interface
     compression_code = ifd.get_int(259, 1) or 1
     predictor = ifd.get_int(317, 1) or 1
     photometric = ifd.get_int(262)
@@ -287,6 +290,18 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
         bytes_per_block = -(-block_w * (1 if planar else samples) * bits // 8) * block_h
         counts = np.full(len(offsets), bytes_per_block, dtype=np.uint64)
 
+    if (
+        not tiled
+        and not planar
+        and compression_code == 1
+        and offsets is not None
+        and counts is not None
+        and len(offsets) == 1
+    ):
+        block_h, offsets, counts = _chop_single_strip(
+            width, height, samples, bits, int(offsets[0]), int(counts[0]), block_h
+        )
+
     extra = ifd.get_ints(338) or ()
     tables = ifd.tags.get(347)
     subsampling = ifd.get_ints(530) or (2, 2)
@@ -317,3 +332,29 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
         lerc_parameters=lerc,
         fill_order=ifd.get_int(266, 1) or 1,
     )
+
+
+# libtiff's STRIPCHOP: one uncompressed strip is read as strips of ~8 KiB.
+_CHOP_STRIP_BYTES: Final = 8192
+
+
+def _chop_single_strip(
+    width: int, height: int, samples: int, bits: int, offset: int, count: int, rows: int
+) -> tuple[int, npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Split one uncompressed strip the way libtiff does, so blocks match GDAL's.
+
+    Smaller blocks also let a windowed read fetch only the rows it needs.
+    """
+    line_bytes = -(-width * samples * bits // 8)
+    if line_bytes <= 0:
+        return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
+    chop_rows = 1 if line_bytes > _CHOP_STRIP_BYTES else _CHOP_STRIP_BYTES // line_bytes
+    if chop_rows >= rows:
+        return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
+    strip_bytes = chop_rows * line_bytes
+    n = -(-height // chop_rows)
+    starts = offset + np.arange(n, dtype=np.uint64) * np.uint64(strip_bytes)
+    remaining = np.clip(
+        np.int64(count) - np.arange(n, dtype=np.int64) * strip_bytes, 0, strip_bytes
+    ).astype(np.uint64)
+    return chop_rows, starts, remaining

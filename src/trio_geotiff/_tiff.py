@@ -66,6 +66,8 @@ class IFD:
     offset: int
     tags: Mapping[int, TagValue]
     tag_types: Mapping[int, int]
+    parent: int | None = None
+    """Index of the IFD whose SubIFDs tag (330) points here; None in the main chain."""
 
     def get_int(self, code: int, default: int | None = None) -> int | None:
         """The first value of an integer tag, or ``default``."""
@@ -207,6 +209,17 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
         ifds.append(ifd)
     if not ifds:
         raise CorruptFileError(path, "the TIFF has no image file directory")
+    # SubIFDs of the first image (GDAL reads reduced-resolution ones as overviews).
+    sub_offsets = ifds[0].get_ints(330) or ()
+    for sub in sub_offsets:
+        offset = sub
+        while offset != 0 and offset not in seen and len(ifds) < MAX_IFDS:
+            seen.add(offset)
+            try:
+                ifd, offset = await _parse_ifd(reader, bo, bigtiff, offset, first=True)
+            except CorruptFileError:
+                break  # a broken SubIFD costs its overview, not the file
+            ifds.append(attrs.evolve(ifd, parent=0))
     return TIFFStructure(bo, bigtiff, tuple(ifds), reader.max_end)
 
 
