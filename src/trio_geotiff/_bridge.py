@@ -38,7 +38,7 @@ import trio
 
 from .errors import ObjectNotFoundError, StoreError
 
-__all__ = ["fetch_head", "fetch_range", "run_in_portal"]
+__all__ = ["fetch_head", "fetch_range", "portal_tasks_running", "run_in_portal"]
 
 T = TypeVar("T")
 
@@ -90,6 +90,12 @@ def _get_portal() -> _Portal:
                 _portal = _Portal()
             portal = _portal
     return portal
+
+
+def portal_tasks_running() -> int:
+    """Number of coroutines running on the portal now (0 when idle or never started)."""
+    portal = _portal
+    return 0 if portal is None else portal.running
 
 
 @atexit.register

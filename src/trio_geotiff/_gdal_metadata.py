@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from xml.sax.saxutils import unescape
 
 import attrs
 
-__all__ = ["GDALMetadata", "parse_gdal_metadata", "parse_nodata"]
+__all__ = ["GDALMetadata", "PAMInfo", "merge_metadata", "parse_gdal_metadata", "parse_nodata", "parse_pam"]
 
 
 @attrs.frozen
@@ -51,7 +52,9 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
         name = item.get("name")
         if name is None:
             continue
-        value = item.text or ""
+        # GDAL escapes values before building the XML, so they come out of the
+        # parser still escaped once (CPLES_XML): undo that, as GDAL does.
+        value = unescape(item.text or "", {"&quot;": '"', "&apos;": "'"})
         domain = item.get("domain", "")
         sample = item.get("sample")
         role = item.get("role")
@@ -100,3 +103,86 @@ def parse_nodata(text: str | None) -> float | None:
         end = i
         break
     return float(s[:end]) if end else 0.0
+
+
+@attrs.frozen
+class PAMInfo:
+    """What a GDAL ``.aux.xml`` (PAM) sidecar adds to a dataset."""
+
+    metadata: GDALMetadata
+    srs_wkt: str | None = None
+    geotransform: tuple[float, ...] | None = None
+    nodata: float | None = None
+
+
+def parse_pam(text: str) -> PAMInfo:
+    """Parse a GDAL PAM ``.aux.xml`` document (malformed input gives an empty result)."""
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - expat guards entity expansion
+    except ET.ParseError:
+        return PAMInfo(GDALMetadata())
+    dataset: dict[str, dict[str, str]] = {}
+    bands: dict[int, dict[str, dict[str, str]]] = {}
+    roles: dict[int, dict[str, str]] = {}
+
+    def read_metadata(node: ET.Element, into: dict[str, dict[str, str]]) -> None:
+        for md in node.findall("Metadata"):
+            domain = md.get("domain", "")
+            for mdi in md.findall("MDI"):
+                key = mdi.get("key")
+                if key is not None:
+                    into.setdefault(domain, {})[key] = mdi.text or ""
+
+    read_metadata(root, dataset)
+    nodata: float | None = None
+    for band_node in root.findall("PAMRasterBand"):
+        try:
+            band = int(band_node.get("band", "")) - 1
+        except ValueError:
+            continue
+        if band < 0:
+            continue
+        read_metadata(band_node, bands.setdefault(band, {}))
+        for tag, role in (
+            ("Description", "description"),
+            ("UnitType", "unittype"),
+            ("Offset", "offset"),
+            ("Scale", "scale"),
+            ("ColorInterp", "colorinterp"),
+        ):
+            child = band_node.find(tag)
+            if child is not None and child.text:
+                roles.setdefault(band, {})[role] = child.text
+        nd = band_node.find("NoDataValue")
+        if nd is not None and nd.text and band == 0:
+            nodata = parse_nodata(nd.text)
+    srs = root.find("SRS")
+    gt = root.find("GeoTransform")
+    geotransform = None
+    if gt is not None and gt.text:
+        try:
+            values = tuple(float(v) for v in gt.text.split(","))
+        except ValueError:
+            values = ()
+        geotransform = values if len(values) == 6 else None
+    return PAMInfo(
+        GDALMetadata(dataset, bands, roles),
+        srs.text.strip() if srs is not None and srs.text else None,
+        geotransform,
+        nodata,
+    )
+
+
+def merge_metadata(base: GDALMetadata, extra: GDALMetadata) -> GDALMetadata:
+    """``base`` with ``extra``'s items added (extra wins on conflicts, as GDAL's PAM does)."""
+    dataset = {d: dict(v) for d, v in base.dataset.items()}
+    for d, items in extra.dataset.items():
+        dataset.setdefault(d, {}).update(items)
+    bands = {b: {d: dict(v) for d, v in doms.items()} for b, doms in base.bands.items()}
+    for b, doms in extra.bands.items():
+        for d, items in doms.items():
+            bands.setdefault(b, {}).setdefault(d, {}).update(items)
+    roles = {b: dict(v) for b, v in base.roles.items()}
+    for b, items in extra.roles.items():
+        roles.setdefault(b, {}).update(items)
+    return GDALMetadata(dataset, bands, roles)

@@ -16,11 +16,18 @@ import trio
 from affine import Affine
 from pyproj import CRS
 
-from . import _crs, _georef
+from . import _bridge, _crs, _georef
 from ._array import Array
 from ._decode import check_decodable
 from ._enums import ColorInterp, Interleaving
-from ._gdal_metadata import GDALMetadata, parse_gdal_metadata, parse_nodata
+from ._gdal_metadata import (
+    GDALMetadata,
+    PAMInfo,
+    merge_metadata,
+    parse_gdal_metadata,
+    parse_nodata,
+    parse_pam,
+)
 from ._image import (
     CIELAB,
     MINISBLACK,
@@ -60,6 +67,9 @@ _TIFFTAG_NAMES: Final[Mapping[int, str]] = {
     316: "TIFFTAG_HOSTCOMPUTER",
     33432: "TIFFTAG_COPYRIGHT",
 }
+_MAX_AUX_XML: Final = 4 * 1024 * 1024
+# EPSG unit codes GDAL names when it reports VerticalUnitsGeoKey.
+_VERTICAL_UNITS: Final[Mapping[int, str]] = {9001: "metre", 9002: "foot", 9003: "US survey foot"}
 _RESOLUTION_UNITS: Final[Mapping[int, str]] = {1: "1 (unitless)", 2: "2 (pixels/inch)", 3: "3 (pixels/cm)"}
 
 
@@ -158,12 +168,16 @@ class _Raster:
 
     @property
     def bounds(self) -> BoundingBox:
-        """``BoundingBox(left, bottom, right, top)`` of the image."""
+        """``BoundingBox(left, bottom, right, top)`` of the image, as rasterio computes it.
+
+        For a north-up image ``left < right`` and ``bottom < top``; like
+        rasterio, the edges are taken as the transform gives them otherwise
+        (e.g. the identity transform of an image without georeferencing).
+        """
         t = self._transform
-        corners = [t @ (c, r) for c, r in ((0, 0), (self.width, 0), (0, self.height), (self.width, self.height))]
         if t.b == 0 and t.d == 0:
-            (x0, y0), (x1, y1) = corners[0], corners[3]
-            return BoundingBox(x0, y1 if t.e < 0 else y0, x1, y0 if t.e < 0 else y1)
+            return BoundingBox(t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f)
+        corners = [t @ (c, r) for c, r in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))]
         xs = [x for x, _ in corners]
         ys = [y for _, y in corners]
         return BoundingBox(min(xs), min(ys), max(xs), max(ys))
@@ -467,6 +481,14 @@ class GeoTIFF(_Raster):
             ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes)
             found[key] = _Opened(ctx, structure.ifds)
 
+        async def open_aux() -> None:
+            try:
+                head, _size = await _bridge.fetch_head(store, path + ".aux.xml", _MAX_AUX_XML)
+            except ObjectNotFoundError:
+                return
+            found_pam.append(parse_pam(head.decode("utf-8", errors="replace")))
+
+        found_pam: list[PAMInfo] = []
         # The main file and its sidecars are fetched concurrently: sidecars
         # cost requests, not latency.
         async with _first_error_nursery() as nursery:
@@ -474,13 +496,20 @@ class GeoTIFF(_Raster):
             if sidecars:
                 nursery.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
                 nursery.start_soon(functools.partial(open_one, "msk", path + ".msk", optional=True))
+                nursery.start_soon(open_aux)
         main = found["main"]
         assert main is not None
-        return cls._from_structure(main, found.get("ovr"), found.get("msk"))
+        return cls._from_structure(
+            main, found.get("ovr"), found.get("msk"), found_pam[0] if found_pam else None
+        )
 
     @classmethod
     def _from_structure(
-        cls, main_file: _Opened, ovr_file: _Opened | None, msk_file: _Opened | None
+        cls,
+        main_file: _Opened,
+        ovr_file: _Opened | None,
+        msk_file: _Opened | None,
+        pam: PAMInfo | None,
     ) -> GeoTIFF:
         ctx = main_file.ctx
         path = ctx.source.path
@@ -490,8 +519,24 @@ class GeoTIFF(_Raster):
         nodata = parse_nodata(main_ifd.get_str(42113))
         count = _band_count(main)
         alpha = _alpha_sample(main, meta)
-        crs, transform, gcps = _georeference(path, main_ifd)
+        keys_crs, transform, gcps = _georeference(path, main_ifd)
+        if pam is not None:
+            # GDAL's PAM sidecar fills what the TIFF lacks and adds metadata.
+            meta = merge_metadata(meta, pam.metadata)
+            nodata = nodata if nodata is not None else pam.nodata
+            if keys_crs is None and pam.srs_wkt:
+                keys_crs = _crs_from_wkt(pam.srs_wkt)
+            if transform is None and pam.geotransform is not None:
+                transform = Affine.from_gdal(*pam.geotransform)
+        vertical_units = _VERTICAL_UNITS.get(_geokeys(path, main_ifd).get(4099))  # type: ignore[arg-type]
+        if vertical_units is not None:
+            # GDAL reports VerticalUnitsGeoKey as every band's unit type.
+            extra_roles = {b: {"unittype": vertical_units} for b in range(count)}
+            meta = merge_metadata(GDALMetadata({}, {}, extra_roles), meta)
+        # With GCPs (and no transform) GDAL attaches the CRS to the GCPs only.
+        crs = None if gcps and transform is None else keys_crs
         self = object.__new__(cls)
+        self._gcp_crs = keys_crs if gcps else None
         self._ifd = main_ifd
         self._image = main
         self._ctx = ctx
@@ -556,7 +601,7 @@ class GeoTIFF(_Raster):
     @property
     def gcps(self) -> tuple[list[_georef.GroundControlPoint], CRS | None]:
         """Ground control points and their CRS, as rasterio's ``gcps`` (empty when none)."""
-        return (list(self._gcps), self.crs if self._gcps else None)
+        return (list(self._gcps), self._gcp_crs)
 
     @property
     def compression(self) -> Compression | None:
@@ -590,7 +635,14 @@ class GeoTIFF(_Raster):
         """
         if bidx != 1 or self.colorinterp[0] is not ColorInterp.palette:
             raise ValueError(f"{self.path}: band {bidx} has no colormap")
-        return _colormap(self._image, self._ifd)
+        colormap = _colormap(self._image, self._ifd)
+        nodata = self.nodata
+        if nodata is not None and not math.isnan(nodata) and float(nodata).is_integer():
+            # GDAL makes the nodata entry transparent.
+            entry = colormap.get(int(nodata))
+            if entry is not None:
+                colormap[int(nodata)] = (*entry[:3], 0)
+        return colormap
 
     @property
     def scales(self) -> tuple[float, ...]:
@@ -633,15 +685,20 @@ class GeoTIFF(_Raster):
         tags = dict(self._meta.dataset.get(domain, {}))
         if domain == "":
             for code, name in _TIFFTAG_NAMES.items():
-                text = self._ifd.get_str(code)
+                text = self._ifd.get_str(code, strict=True)
                 if text is not None:
                     tags[name] = text
             for code, name in ((282, "TIFFTAG_XRESOLUTION"), (283, "TIFFTAG_YRESOLUTION")):
                 values = self._ifd.get_floats(code)
                 if values:
-                    tags[name] = f"{values[0]:g}"
+                    # libtiff keeps resolutions as 32-bit floats; GDAL prints %.8g.
+                    tags[name] = f"{float(np.float32(values[0])):.8g}"
+            for code, name in ((280, "TIFFTAG_MINSAMPLEVALUE"), (281, "TIFFTAG_MAXSAMPLEVALUE")):
+                value = self._ifd.get_int(code)
+                if value is not None:
+                    tags[name] = str(value)
             unit = self._ifd.get_int(296)
-            if unit is not None and (282 in self._ifd.tags or 283 in self._ifd.tags):
+            if unit is not None:
                 tags["TIFFTAG_RESOLUTIONUNIT"] = _RESOLUTION_UNITS.get(unit, str(unit))
             if 34735 in self._ifd.tags:
                 tags.setdefault("AREA_OR_POINT", "Point" if self._pixel_is_point() else "Area")
@@ -687,10 +744,22 @@ def _georeference(
             pixel_is_point=keys.get(1025) == 2,
             path=path,
         )
-        gcps = _georef.gcps_from_tiepoints(tiepoints, pixel_scale, transformation) or []
+        gcps = (
+            _georef.gcps_from_tiepoints(
+                tiepoints, pixel_scale, transformation, pixel_is_point=keys.get(1025) == 2, path=path
+            )
+            or []
+        )
     except CorruptFileError:
         transform, gcps = None, []
     return crs, transform, gcps
+
+
+def _crs_from_wkt(wkt: str) -> CRS | None:
+    try:
+        return CRS.from_wkt(wkt)
+    except Exception:  # noqa: BLE001 - pyproj raises CRSError and others; PAM SRS is optional
+        return None
 
 
 def _pair_mask(image: ImageInfo, masks: Sequence[_MaskRef]) -> _MaskRef | None:

@@ -98,12 +98,12 @@ class IFD:
             return tuple(float(v) for v in value)
         return None
 
-    def get_str(self, code: int) -> str | None:
-        """An ASCII tag as text, or None."""
+    def get_str(self, code: int, *, strict: bool = False) -> str | None:
+        """An ASCII tag as text, or None (with ``strict``, also None when not UTF-8)."""
         value = self.tags.get(code)
         if isinstance(value, str):
             return value
-        if isinstance(value, bytes):
+        if isinstance(value, bytes) and not strict:
             return value.split(b"\0", 1)[0].decode("latin-1")
         return None
 
@@ -286,8 +286,13 @@ async def _parse_ifd(
 def _decode_values(path: str, bo: str, typ: int, count: int, data: bytes, code: int) -> TagValue:
     if typ == 2:
         # ASCII: NUL-terminated, possibly several strings; keep the text up to
-        # the final NUL (GDAL metadata, citations).
-        return data.rstrip(b"\0").decode("utf-8", errors="replace")
+        # the final NUL (GDAL metadata, citations). Text that is not UTF-8
+        # stays bytes: GDAL does not report it as metadata.
+        raw = data.rstrip(b"\0")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(raw)
     if typ == 7 or (typ == 1 and code in (347, 34735)):
         # UNDEFINED (and JPEGTables stored as BYTE): raw bytes.
         if code == 34735:

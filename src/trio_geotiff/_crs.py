@@ -1,0 +1,1039 @@
+"""Decode GeoTIFF geokeys and turn them into a `pyproj.CRS`.
+
+Two pure functions, no I/O:
+
+* `parse_geokey_directory` decodes the raw GeoKeyDirectoryTag (34735),
+  GeoDoubleParamsTag (34736) and GeoAsciiParamsTag (34737) into a flat
+  ``{key_id: value}`` mapping, validating the structure.
+* `crs_from_geokeys` builds the CRS the way GDAL does (libgeotiff's
+  ``GTIFGetDefn`` normalisation followed by GDAL's GTiff driver), so that the
+  result is equivalent to what rasterio reports for the same file.
+
+The CRS is assembled as WKT1 in GDAL's dialect and parsed by PROJ (through
+pyproj): rasterio hands PROJ the same dialect, so names and parameter
+conventions go through the same parser on both sides. See ``docs/crs.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pyproj
+
+# The public pyproj.crs namespace re-exports these without declaring them.
+from pyproj._crs import CoordinateOperation, Datum, Ellipsoid, PrimeMeridian
+from pyproj.exceptions import CRSError
+
+from trio_geotiff.errors import CorruptFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = ["GeoKeyValue", "crs_from_geokeys", "parse_geokey_directory"]
+
+GeoKeyValue = int | float | str | tuple[float, ...]
+
+_GEO_DOUBLE_PARAMS = 34736
+_GEO_ASCII_PARAMS = 34737
+
+_USER_DEFINED = 32767
+
+# Key ids (GeoTIFF 1.1 names).
+_GT_MODEL_TYPE = 1024
+_GT_CITATION = 1026
+_GEOGRAPHIC_TYPE = 2048
+_GEOG_CITATION = 2049
+_GEOG_DATUM = 2050
+_GEOG_PRIME_MERIDIAN = 2051
+_GEOG_ANGULAR_UNITS = 2054
+_GEOG_ANGULAR_UNIT_SIZE = 2055
+_GEOG_ELLIPSOID = 2056
+_GEOG_SEMI_MAJOR = 2057
+_GEOG_SEMI_MINOR = 2058
+_GEOG_INV_FLATTENING = 2059
+_GEOG_PM_LONG = 2061
+_GEOG_TOWGS84 = 2062
+_PROJECTED_CS_TYPE = 3072
+_PCS_CITATION = 3073
+_PROJECTION = 3074
+_PROJ_COORD_TRANS = 3075
+_PROJ_LINEAR_UNITS = 3076
+_PROJ_LINEAR_UNIT_SIZE = 3077
+_STD_PARALLEL_1 = 3078
+_STD_PARALLEL_2 = 3079
+_NAT_ORIGIN_LONG = 3080
+_NAT_ORIGIN_LAT = 3081
+_FALSE_EASTING = 3082
+_FALSE_NORTHING = 3083
+_FALSE_ORIGIN_LONG = 3084
+_FALSE_ORIGIN_LAT = 3085
+_FALSE_ORIGIN_EASTING = 3086
+_FALSE_ORIGIN_NORTHING = 3087
+_CENTER_LONG = 3088
+_CENTER_LAT = 3089
+_CENTER_EASTING = 3090
+_CENTER_NORTHING = 3091
+_SCALE_AT_NAT_ORIGIN = 3092
+_SCALE_AT_CENTER = 3093
+_AZIMUTH_ANGLE = 3094
+_STRAIGHT_VERT_POLE_LONG = 3095
+_RECTIFIED_GRID_ANGLE = 3096
+
+_MODEL_PROJECTED = 1
+_MODEL_GEOGRAPHIC = 2
+_MODEL_GEOCENTRIC = 3
+
+_ESRI_PE_PREFIX = "ESRI PE String = "
+
+# Fallback chains libgeotiff uses when a projection asks for "the" origin
+# latitude, longitude, false easting... (GTIFFetchProjParms).
+_LAT_KEYS = (_NAT_ORIGIN_LAT, _FALSE_ORIGIN_LAT, _CENTER_LAT)
+_LON_KEYS = (_NAT_ORIGIN_LONG, _FALSE_ORIGIN_LONG, _CENTER_LONG)
+_FE_KEYS = (_FALSE_EASTING, _CENTER_EASTING, _FALSE_ORIGIN_EASTING)
+_FN_KEYS = (_FALSE_NORTHING, _CENTER_NORTHING, _FALSE_ORIGIN_NORTHING)
+_K_KEYS = (_SCALE_AT_NAT_ORIGIN, _SCALE_AT_CENTER)
+_CENTER_LAT_KEYS = (_CENTER_LAT, _NAT_ORIGIN_LAT, _FALSE_ORIGIN_LAT)
+_CENTER_LON_KEYS = (_CENTER_LONG, _NAT_ORIGIN_LONG, _FALSE_ORIGIN_LONG)
+_CENTER_FE_KEYS = (_CENTER_EASTING, _FALSE_EASTING, _FALSE_ORIGIN_EASTING)
+_CENTER_FN_KEYS = (_CENTER_NORTHING, _FALSE_NORTHING, _FALSE_ORIGIN_NORTHING)
+_ORIGIN_LAT_KEYS = (_FALSE_ORIGIN_LAT, _NAT_ORIGIN_LAT, _CENTER_LAT)
+_ORIGIN_LON_KEYS = (_FALSE_ORIGIN_LONG, _NAT_ORIGIN_LONG, _CENTER_LONG)
+_ORIGIN_FE_KEYS = (_FALSE_ORIGIN_EASTING, _FALSE_EASTING, _CENTER_EASTING)
+_ORIGIN_FN_KEYS = (_FALSE_ORIGIN_NORTHING, _FALSE_NORTHING, _CENTER_NORTHING)
+
+
+def parse_geokey_directory(
+    directory: Sequence[int],
+    doubles: Sequence[float] | None,
+    ascii: str | None,  # noqa: A002 - the tag's name, part of the API
+    *,
+    path: str = "",
+) -> dict[int, GeoKeyValue]:
+    """Decode a GeoKeyDirectoryTag and its parameter tags.
+
+    Args:
+        directory: The SHORT values of tag 34735: a 4-value header
+            (version, revision, minor revision, key count) then 4 values per
+            key (key id, tag location, count, value or offset).
+        doubles: The values of GeoDoubleParamsTag (34736), if present.
+        ascii: The value of GeoAsciiParamsTag (34737), if present.
+        path: The file path, for error messages.
+
+    Returns:
+        ``{key_id: value}``: an int for keys stored in the directory itself,
+        a float (count 1) or tuple of floats for 34736, a str for 34737
+        (trailing ``|`` and NULs removed). Keys pointing at any other tag are
+        skipped, as libgeotiff skips them.
+
+    Raises:
+        CorruptFileError: The directory is malformed.
+    """
+    values = list(directory)
+    if len(values) < 4:
+        raise CorruptFileError(
+            path, f"GeoKeyDirectoryTag has {len(values)} values, fewer than its 4-value header"
+        )
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0xFFFF:
+            raise CorruptFileError(path, f"GeoKeyDirectoryTag holds {v!r}, not a SHORT")
+    version, _revision, _minor, count = values[:4]
+    if version != 1:
+        raise CorruptFileError(path, f"GeoKeyDirectoryTag version is {version}, not 1")
+    if len(values) < 4 + 4 * count:
+        raise CorruptFileError(
+            path,
+            f"GeoKeyDirectoryTag declares {count} keys but holds only {(len(values) - 4) // 4}",
+        )
+    dbl: tuple[float, ...] = tuple(float(d) for d in doubles) if doubles is not None else ()
+    text = ascii if ascii is not None else ""
+
+    keys: dict[int, GeoKeyValue] = {}
+    for i in range(count):
+        key_id, location, n, offset = values[4 + 4 * i : 8 + 4 * i]
+        if key_id == 0:
+            # Some writers (older ESRI tools) pad the directory with an
+            # all-zero entry; libgeotiff ignores it.
+            continue
+        if location == 0:
+            # The value lives in the offset field itself; count must be 1
+            # but libgeotiff only reads the one SHORT, so don't insist.
+            keys[key_id] = offset
+        elif location == _GEO_DOUBLE_PARAMS:
+            if doubles is None:
+                raise CorruptFileError(
+                    path, f"GeoKey {key_id} points to GeoDoubleParamsTag, which is missing"
+                )
+            if n == 0 or offset + n > len(dbl):
+                raise CorruptFileError(
+                    path,
+                    f"GeoKey {key_id} reads doubles [{offset}, {offset + n}) "
+                    f"of a GeoDoubleParamsTag holding {len(dbl)}",
+                )
+            keys[key_id] = dbl[offset] if n == 1 else dbl[offset : offset + n]
+        elif location == _GEO_ASCII_PARAMS:
+            if ascii is None:
+                raise CorruptFileError(
+                    path, f"GeoKey {key_id} points to GeoAsciiParamsTag, which is missing"
+                )
+            if offset + n > len(text):
+                raise CorruptFileError(
+                    path,
+                    f"GeoKey {key_id} reads characters [{offset}, {offset + n}) "
+                    f"of a GeoAsciiParamsTag holding {len(text)}",
+                )
+            s = text[offset : offset + n].replace("\x00", "")
+            # The count includes the '|' terminator; some writers leave it out.
+            s = s.removesuffix("|")
+            keys[key_id] = s
+        else:
+            # libgeotiff only resolves these three locations; a key stored in
+            # some other tag is silently unusable, not fatal.
+            continue
+    return keys
+
+
+# --------------------------------------------------------------------------
+# Small typed accessors on the key mapping.
+
+
+def _short(keys: Mapping[int, GeoKeyValue], key: int) -> int | None:
+    v = keys.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _double(keys: Mapping[int, GeoKeyValue], key: int) -> float | None:
+    v = keys.get(key)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, tuple) and v and math.isfinite(v[0]):
+        return v[0]
+    return None
+
+
+def _doubles(keys: Mapping[int, GeoKeyValue], key: int) -> tuple[float, ...] | None:
+    v = keys.get(key)
+    if isinstance(v, float):
+        return (v,)
+    if isinstance(v, tuple):
+        return v
+    return None
+
+
+def _ascii(keys: Mapping[int, GeoKeyValue], key: int) -> str | None:
+    v = keys.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _first(keys: Mapping[int, GeoKeyValue], chain: Sequence[int], default: float = 0.0) -> float:
+    for k in chain:
+        v = _double(keys, k)
+        if v is not None:
+            return v
+    return default
+
+
+# --------------------------------------------------------------------------
+# EPSG look-ups (cached: the PROJ database is slow to query).
+
+
+@cache
+def _units_by_code() -> dict[int, tuple[str, float, str]]:
+    out: dict[int, tuple[str, float, str]] = {}
+    for unit in pyproj.database.get_units_map(auth_name="EPSG").values():
+        try:
+            code = int(unit.code)
+        except ValueError:
+            continue
+        out[code] = (unit.name, unit.conv_factor, unit.category)
+    return out
+
+
+def _linear_unit(code: int) -> tuple[str, float] | None:
+    u = _units_by_code().get(code)
+    return (u[0], u[1]) if u is not None and u[2] == "linear" else None
+
+
+def _angular_unit(code: int) -> tuple[str, float] | None:
+    u = _units_by_code().get(code)
+    return (u[0], u[1]) if u is not None and u[2] == "angular" else None
+
+
+@cache
+def _epsg_crs(code: int) -> pyproj.CRS | None:
+    try:
+        return pyproj.CRS.from_epsg(code)
+    except CRSError:
+        return None
+
+
+@cache
+def _epsg_datum(code: int) -> Datum | None:
+    try:
+        return Datum.from_epsg(code)
+    except CRSError:
+        return None
+
+
+@cache
+def _epsg_ellipsoid(code: int) -> Ellipsoid | None:
+    try:
+        return Ellipsoid.from_epsg(code)
+    except CRSError:
+        return None
+
+
+@cache
+def _epsg_prime_meridian(code: int) -> PrimeMeridian | None:
+    try:
+        return PrimeMeridian.from_epsg(code)
+    except CRSError:
+        return None
+
+
+@cache
+def _official_datum_name(name: str) -> str | None:
+    # GDAL maps ESRI-style names ("D_North_American_1983") to the EPSG name.
+    try:
+        return Datum.from_name(name, auth_name="EPSG").name
+    except CRSError:
+        return None
+
+
+# --------------------------------------------------------------------------
+# WKT1 helpers.
+
+
+def _q(name: str) -> str:
+    # WKT1 has no escape for '"'; GDAL would write it doubled.
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _massage_datum(name: str) -> str:
+    """Reproduce GDAL's WKTMassageDatum: non-alphanumerics to '_', collapsed."""
+    s = re.sub(r"[^A-Za-z0-9+]", "_", name)
+    s = re.sub(r"_+", "_", s).rstrip("_")
+    return _DATUM_EQUIV.get(s.lower(), s)
+
+
+_DATUM_EQUIV = {
+    "militar_geographische_institut": "Militar_Geographische_Institute",
+    "world_geodetic_system_1984": "WGS_1984",
+    "wgs_72_transit_broadcast_ephemeris": "WGS_1972_Transit_Broadcast_Ephemeris",
+    "world_geodetic_system_1972": "WGS_1972",
+    "european_terrestrial_reference_system_89": "European_Reference_System_1989",
+    "d_north_american_1927": "North_American_Datum_1927",
+}
+
+
+def _parse_geog_citation(citation: str) -> dict[str, str]:
+    """Split "GCS Name = x|Datum = y|Ellipsoid = z|Primem = w|" citations."""
+    out: dict[str, str] = {}
+    if "=" not in citation:
+        out["gcs"] = citation
+        return out
+    labels = {
+        "gcs name": "gcs",
+        "datum": "datum",
+        "ellipsoid": "ellipsoid",
+        "primem": "pm",
+        "aunits": "aunits",
+    }
+    for part in citation.split("|"):
+        if "=" not in part:
+            continue
+        label, _, value = part.partition("=")
+        field = labels.get(label.strip().lower())
+        if field is not None and value.strip():
+            out[field] = value.strip()
+    return out
+
+
+class _Geog:
+    """The normalised geographic part, as GTIFGetDefn leaves it."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.datum_name: str | None = None
+        self.datum_code: int | None = None
+        self.ellipsoid_name: str | None = None
+        self.ellipsoid_code: int | None = None
+        self.semi_major = 0.0
+        self.inv_flattening = 0.0
+        self.pm_name: str | None = "Greenwich"
+        self.pm_long = 0.0  # degrees
+        self.angular_name = "degree"
+        self.angular_radians = math.pi / 180
+        self.towgs84: tuple[float, ...] | None = None
+        self.gcs_code: int | None = None
+
+    def wkt_parts(self) -> tuple[str, str, str]:
+        """Return (DATUM[...], PRIMEM[...], UNIT[...]) WKT1 nodes."""
+        towgs = ""
+        if self.towgs84 is not None:
+            towgs = ",TOWGS84[" + ",".join(_num(v) for v in self.towgs84) + "]"
+        datum = (
+            f"DATUM[{_q(self.datum_name or 'unknown')},"
+            f"SPHEROID[{_q(self.ellipsoid_name or 'unnamed')},"
+            f"{_num(self.semi_major)},{_num(self.inv_flattening)}]{towgs}]"
+        )
+        pm = f"PRIMEM[{_q(self.pm_name or 'unnamed')},{_num(self.pm_long)}]"
+        unit = f"UNIT[{_q(self.angular_name)},{_num(self.angular_radians)}]"
+        return datum, pm, unit
+
+    def wkt(self, *, axes: bool) -> str:
+        datum, pm, unit = self.wkt_parts()
+        axis = ',AXIS["Latitude",NORTH],AXIS["Longitude",EAST]' if axes else ""
+        return f"GEOGCS[{_q(self.name or 'unknown')},{datum},{pm},{unit}{axis}]"
+
+
+def _has_vertical(keys: Mapping[int, GeoKeyValue]) -> bool:
+    """Whether GDAL would build a compound CRS from the vertical keys."""
+    codes = [_short(keys, k) or 0 for k in (4096, 4098, 4099)]
+    if not any(codes) or any(c > _USER_DEFINED for c in codes):
+        return False
+    vcs = codes[0]
+    if vcs in (0, _USER_DEFINED):
+        return True
+    crs = _epsg_crs(vcs)
+    return crs is not None and crs.is_vertical
+
+
+def _build_geog(keys: Mapping[int, GeoKeyValue], gcs_from_pcs: int | None) -> _Geog:
+    """Normalise the geographic keys the way libgeotiff + GDAL do."""
+    g = _Geog()
+    gcs = _short(keys, _GEOGRAPHIC_TYPE)
+    if gcs is None:
+        gcs = gcs_from_pcs
+    datum_code: int | None = None
+    ellipsoid_code: int | None = None
+    semi_major = 0.0
+    semi_minor = 0.0
+    epsg_rf = 0.0  # the registry's own inverse flattening, when it has one
+    pm_long = 0.0
+
+    epsg_geog = _epsg_crs(gcs) if gcs is not None and gcs != _USER_DEFINED else None
+    if epsg_geog is not None and not epsg_geog.is_geographic:
+        epsg_geog = None
+    if epsg_geog is not None and epsg_geog.datum is not None:
+        assert gcs is not None
+        g.gcs_code = gcs
+        g.name = epsg_geog.name
+        d = epsg_geog.datum
+        # libgeotiff names the datum, not PROJ's ensemble ("... ensemble").
+        g.datum_name = d.name.removesuffix(" ensemble")
+        datum_code = _code_of(d)
+        e = epsg_geog.ellipsoid
+        if e is not None:
+            g.ellipsoid_name = e.name
+            ellipsoid_code = _code_of(e)
+            semi_major, semi_minor = e.semi_major_metre, e.semi_minor_metre
+            epsg_rf = e.inverse_flattening
+        pm = epsg_geog.prime_meridian
+        if pm is not None:
+            g.pm_name = pm.name
+            pm_long = pm.longitude * float(pm.unit_conversion_factor) * 180 / math.pi
+        axis = epsg_geog.axis_info[0] if epsg_geog.axis_info else None
+        if axis is not None and axis.unit_conversion_factor:
+            g.angular_name = axis.unit_name
+            g.angular_radians = axis.unit_conversion_factor
+
+    # Explicit datum / ellipsoid / prime meridian codes override the GCS.
+    d_key = _short(keys, _GEOG_DATUM)
+    if d_key is not None:
+        datum_code = d_key
+        g.datum_name = None
+        ed = _epsg_datum(d_key) if d_key != _USER_DEFINED else None
+        if ed is not None:
+            g.datum_name = ed.name
+            if ed.ellipsoid is not None:
+                g.ellipsoid_name = ed.ellipsoid.name
+                ellipsoid_code = _code_of(ed.ellipsoid)
+                semi_major = ed.ellipsoid.semi_major_metre
+                semi_minor = ed.ellipsoid.semi_minor_metre
+                epsg_rf = ed.ellipsoid.inverse_flattening
+            if ed.prime_meridian is not None:
+                pm = ed.prime_meridian
+                g.pm_name = pm.name
+                pm_long = pm.longitude * float(pm.unit_conversion_factor) * 180 / math.pi
+    e_key = _short(keys, _GEOG_ELLIPSOID)
+    if e_key is not None:
+        ellipsoid_code = e_key
+        ee = _epsg_ellipsoid(e_key) if e_key != _USER_DEFINED else None
+        if ee is not None:
+            g.ellipsoid_name = ee.name
+            semi_major, semi_minor = ee.semi_major_metre, ee.semi_minor_metre
+            epsg_rf = ee.inverse_flattening
+        else:
+            g.ellipsoid_name = None
+    pm_key = _short(keys, _GEOG_PRIME_MERIDIAN)
+    if pm_key is not None:
+        epm = _epsg_prime_meridian(pm_key) if pm_key != _USER_DEFINED else None
+        if epm is not None:
+            g.pm_name = epm.name
+            pm_long = epm.longitude * float(epm.unit_conversion_factor) * 180 / math.pi
+        else:
+            g.pm_name = None
+
+    a = _double(keys, _GEOG_SEMI_MAJOR)
+    if a is not None:
+        semi_major = a
+    b = _double(keys, _GEOG_SEMI_MINOR)
+    if a is not None or b is not None:
+        epsg_rf = 0.0
+    if b is not None:
+        semi_minor = b
+    rf_key = _double(keys, _GEOG_INV_FLATTENING)
+    if rf_key is not None:
+        semi_minor = semi_major * (1 - 1 / rf_key) if rf_key != 0 else semi_major
+    pml = _double(keys, _GEOG_PM_LONG)
+    if pml is not None:
+        pm_long = pml
+
+    au = _short(keys, _GEOG_ANGULAR_UNITS)
+    if au is not None:
+        if au == _USER_DEFINED:
+            size = _double(keys, _GEOG_ANGULAR_UNIT_SIZE)
+            if size:
+                g.angular_name, g.angular_radians = "unknown", size
+        else:
+            known = _angular_unit(au)
+            if known is not None:
+                g.angular_name, g.angular_radians = known
+
+    # Names from a "GCS Name = ...|Datum = ...|" citation win when the GCS
+    # code is not a known EPSG code.
+    cit = _ascii(keys, _GEOG_CITATION)
+    if g.gcs_code is None and cit:
+        parsed = _parse_geog_citation(cit)
+        if "gcs" in parsed:
+            g.name = parsed["gcs"]
+        if "datum" in parsed:
+            g.datum_name = parsed["datum"]
+        if "ellipsoid" in parsed:
+            g.ellipsoid_name = parsed["ellipsoid"]
+        if "pm" in parsed:
+            g.pm_name = parsed["pm"]
+    if g.datum_name is not None and "_" in g.datum_name:
+        official = _official_datum_name(g.datum_name)
+        if official is not None:
+            g.datum_name = official
+    if g.datum_name is not None:
+        g.datum_name = _massage_datum(g.datum_name)
+    elif datum_code == _USER_DEFINED:
+        g.datum_name = "unnamed"
+
+    if semi_major == 0.0:
+        # GDAL's fallback for an ellipsoid it cannot retrieve.
+        g.ellipsoid_name = "unretrievable - using WGS84"
+        g.semi_major, g.inv_flattening = 6378137.0, 298.257223563
+    else:
+        g.semi_major = semi_major
+        if rf_key is not None and rf_key != 0:
+            g.inv_flattening = rf_key
+        elif epsg_rf and rf_key is None:
+            g.inv_flattening = epsg_rf
+        elif semi_minor and abs(semi_minor / semi_major - 1) > 1e-17:
+            g.inv_flattening = semi_major / (semi_major - semi_minor)
+        else:
+            g.inv_flattening = 0.0
+    g.pm_long = pm_long
+    if not g.name:
+        g.name = g.datum_name or "unknown"
+    g.datum_code = datum_code
+    g.ellipsoid_code = ellipsoid_code
+
+    tw = _doubles(keys, _GEOG_TOWGS84)
+    # GDAL strips TOWGS84 when the datum has an EPSG code
+    # (StripTOWGS84IfKnownDatum) -- but only on a plain CRS: with vertical keys
+    # it is then a compound CRS, left alone, and the vertical part is dropped
+    # only afterwards by the GTiff driver.
+    keep = _has_vertical(keys) or datum_code is None or datum_code == _USER_DEFINED
+    if tw is not None and len(tw) in (3, 7) and all(math.isfinite(v) for v in tw) and keep:
+        g.towgs84 = (*tw, *(0.0,) * (7 - len(tw)))
+    return g
+
+
+def _code_of(obj: Datum | Ellipsoid | PrimeMeridian) -> int | None:
+    ids = obj.to_json_dict().get("id")
+    if isinstance(ids, dict) and ids.get("authority") == "EPSG":
+        code = ids.get("code")
+        if isinstance(code, int):
+            return code
+    return None
+
+
+# --------------------------------------------------------------------------
+# Projections: ProjCoordTransGeoKey -> WKT1 PROJECTION + PARAMETERs.
+
+
+def _projection_wkt(ct: int, keys: Mapping[int, GeoKeyValue]) -> str | None:
+    """WKT1 PROJECTION and PARAMETER nodes for a coordinate transformation.
+
+    Angular values stay in GeogAngularUnits, linear ones in ProjLinearUnits:
+    in GDAL's WKT1 both are read in the units of the enclosing nodes.
+    """
+
+    def f(chain: Sequence[int], default: float = 0.0) -> float:
+        return _first(keys, chain, default)
+
+    lat, lon = f(_LAT_KEYS), f(_LON_KEYS)
+    fe, fn = f(_FE_KEYS), f(_FN_KEYS)
+    k = f(_K_KEYS, 1.0)
+    params: list[tuple[str, float]]
+    if ct in (1, 27, 14, 16, 9):  # TM, TM south-oriented, stereo, oblique stereo, LCC 1SP
+        name = {
+            1: "Transverse_Mercator",
+            27: "Transverse_Mercator_South_Orientated",
+            14: "Stereographic",
+            16: "Oblique_Stereographic",
+            9: "Lambert_Conformal_Conic_1SP",
+        }[ct]
+        params = [
+            ("latitude_of_origin", lat),
+            ("central_meridian", lon),
+            ("scale_factor", k),
+            ("false_easting", fe),
+            ("false_northing", fn),
+        ]
+    elif ct == 7:  # Mercator
+        sp1 = _double(keys, _STD_PARALLEL_1)
+        if sp1 is not None:
+            name = "Mercator_2SP"
+            params = [("standard_parallel_1", sp1), ("central_meridian", lon)]
+            # OGR's SetMercator2SP drops a zero latitude of origin.
+            if lat != 0:
+                params.insert(1, ("latitude_of_origin", lat))
+        else:
+            if lat != 0:
+                # Mercator (variant A) is defined on the equator only; GDAL
+                # builds the CRS but PROJ then refuses to export it, and the
+                # file ends up with no CRS. Say so up front.
+                raise CRSError("Mercator 1SP with a non-zero latitude of origin")
+            name = "Mercator_1SP"
+            params = [("latitude_of_origin", lat), ("central_meridian", lon), ("scale_factor", k)]
+        params += [("false_easting", fe), ("false_northing", fn)]
+    elif ct == 15:  # polar stereographic
+        pole_lon = _double(keys, _STRAIGHT_VERT_POLE_LONG)
+        name = "Polar_Stereographic"
+        params = [
+            ("latitude_of_origin", lat),
+            ("central_meridian", pole_lon if pole_lon is not None else lon),
+            ("scale_factor", k),
+            ("false_easting", fe),
+            ("false_northing", fn),
+        ]
+    elif ct in (3, 9815):  # Hotine oblique mercator, variant A / B
+        clat, clon = f(_CENTER_LAT_KEYS), f(_CENTER_LON_KEYS)
+        az = f((_AZIMUTH_ANGLE,))
+        rect = f((_RECTIFIED_GRID_ANGLE,), 90.0)
+        name = "Hotine_Oblique_Mercator" if ct == 3 else "Hotine_Oblique_Mercator_Azimuth_Center"
+        params = [
+            ("latitude_of_center", clat),
+            ("longitude_of_center", clon),
+            ("azimuth", az),
+            ("rectified_grid_angle", rect),
+            ("scale_factor", f((_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)),
+            ("false_easting", f(_CENTER_FE_KEYS)),
+            ("false_northing", f(_CENTER_FN_KEYS)),
+        ]
+    elif ct == 4:  # Laborde oblique mercator
+        name = "Laborde_Oblique_Mercator"
+        params = [
+            ("latitude_of_center", f(_CENTER_LAT_KEYS)),
+            ("longitude_of_center", f(_CENTER_LON_KEYS)),
+            ("azimuth", f((_AZIMUTH_ANGLE,))),
+            ("scale_factor", f((_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)),
+            ("false_easting", f(_CENTER_FE_KEYS)),
+            ("false_northing", f(_CENTER_FN_KEYS)),
+        ]
+    elif ct == 8:  # LCC 2SP
+        name = "Lambert_Conformal_Conic_2SP"
+        params = [
+            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
+            ("standard_parallel_2", f((_STD_PARALLEL_2,))),
+            ("latitude_of_origin", f(_ORIGIN_LAT_KEYS)),
+            ("central_meridian", f(_ORIGIN_LON_KEYS)),
+            ("false_easting", f(_ORIGIN_FE_KEYS)),
+            ("false_northing", f(_ORIGIN_FN_KEYS)),
+        ]
+    elif ct in (11, 13):  # Albers, equidistant conic
+        name = "Albers_Conic_Equal_Area" if ct == 11 else "Equidistant_Conic"
+        params = [
+            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
+            ("standard_parallel_2", f((_STD_PARALLEL_2,))),
+            ("latitude_of_center", f(_ORIGIN_LAT_KEYS)),
+            ("longitude_of_center", f(_ORIGIN_LON_KEYS)),
+            ("false_easting", f(_ORIGIN_FE_KEYS)),
+            ("false_northing", f(_ORIGIN_FN_KEYS)),
+        ]
+    elif ct in (10, 12, 19, 21):  # azimuthal projections: centre point
+        name = {
+            10: "Lambert_Azimuthal_Equal_Area",
+            12: "Azimuthal_Equidistant",
+            19: "Gnomonic",
+            21: "Orthographic",
+        }[ct]
+        params = [
+            ("latitude_of_center" if ct in (10, 12) else "latitude_of_origin", f(_CENTER_LAT_KEYS)),
+            ("longitude_of_center" if ct in (10, 12) else "central_meridian", f(_CENTER_LON_KEYS)),
+            ("false_easting", f(_CENTER_FE_KEYS)),
+            ("false_northing", f(_CENTER_FN_KEYS)),
+        ]
+    elif ct in (18, 22, 26):  # Cassini, polyconic, NZMG
+        name = {18: "Cassini_Soldner", 22: "Polyconic", 26: "New_Zealand_Map_Grid"}[ct]
+        params = [
+            ("latitude_of_origin", lat),
+            ("central_meridian", lon),
+            ("false_easting", fe),
+            ("false_northing", fn),
+        ]
+    elif ct == 20:  # Miller
+        name = "Miller_Cylindrical"
+        params = [
+            ("latitude_of_center", f(_CENTER_LAT_KEYS)),
+            ("longitude_of_center", f(_CENTER_LON_KEYS)),
+            ("false_easting", f(_CENTER_FE_KEYS)),
+            ("false_northing", f(_CENTER_FN_KEYS)),
+        ]
+    elif ct in (23, 24, 25):  # Robinson, sinusoidal, Van der Grinten
+        name = {23: "Robinson", 24: "Sinusoidal", 25: "VanDerGrinten"}[ct]
+        params = [
+            ("longitude_of_center" if ct == 24 else "central_meridian", f(_CENTER_LON_KEYS)),
+            ("false_easting", f(_CENTER_FE_KEYS)),
+            ("false_northing", f(_CENTER_FN_KEYS)),
+        ]
+    elif ct == 17:  # equirectangular
+        name = "Equirectangular"
+        params = [
+            ("latitude_of_origin", f(_CENTER_LAT_KEYS)),
+            ("central_meridian", f(_CENTER_LON_KEYS)),
+            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
+            ("false_easting", f(_FE_KEYS)),
+            ("false_northing", f(_FN_KEYS)),
+        ]
+    elif ct == 28:  # cylindrical equal area
+        name = "Cylindrical_Equal_Area"
+        params = [
+            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
+            ("central_meridian", lon),
+            ("false_easting", fe),
+            ("false_northing", fn),
+        ]
+    else:
+        return None
+    body = ",".join(f"PARAMETER[{_q(n)},{_num(v)}]" for n, v in params)
+    return f"PROJECTION[{_q(name)}],{body}"
+
+
+# --------------------------------------------------------------------------
+# The CRS builder.
+
+
+def crs_from_geokeys(keys: Mapping[int, GeoKeyValue], *, path: str = "") -> pyproj.CRS | None:
+    """Build the CRS described by decoded geokeys, as GDAL would.
+
+    Args:
+        keys: The output of `parse_geokey_directory`.
+        path: The file path (kept for symmetry with the other decoders; this
+            function never raises for a CRS it cannot build).
+
+    Returns:
+        The CRS, or None when the keys describe none or describe one PROJ
+        cannot represent (GDAL then reports no CRS either). Vertical keys are
+        ignored, as GDAL's GTiff driver strips the vertical part unless
+        GTIFF_REPORT_COMPD_CS is set.
+    """
+    del path
+    if not keys:
+        return None
+    try:
+        built = _wkt_from_geokeys(keys)
+        if built is None:
+            return None
+        crs = built if isinstance(built, pyproj.CRS) else pyproj.CRS.from_wkt(built)
+        # PROJ accepts some definitions it cannot express (Mercator 1SP with a
+        # non-zero latitude of origin); GDAL then fails to export them.
+        if not crs.to_wkt():
+            return None
+        return _official_match(crs, keys)
+    except CRSError:
+        # Decision (docs/crs.md): keys PROJ refuses give no CRS rather than a
+        # failed open, matching rasterio's crs=None for the same files.
+        return None
+
+
+def _official_match(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS:
+    """Swap a code-less CRS for the database CRS of the same name, as GDAL does.
+
+    GDAL looks the name up only when it set no EPSG code itself and the
+    angular unit is the degree; it keeps its own definition unless the
+    database one is equivalent (axis order aside).
+    """
+    if crs.to_json_dict().get("id") is not None or crs.name in ("", "unnamed", "unknown"):
+        return crs
+    if not (crs.is_projected or crs.is_geographic) or crs.type_name.startswith("Bound"):
+        return crs
+    if crs.is_projected and _valid_code(_short(keys, _PROJECTED_CS_TYPE), projected=True):
+        return crs
+    if crs.is_geographic and _valid_code(_short(keys, _GEOGRAPHIC_TYPE), projected=False):
+        return crs
+    if len(crs.axis_info) != 2:
+        return crs
+    geog = crs.geodetic_crs
+    if geog is None or not geog.axis_info:
+        return crs
+    if abs(geog.axis_info[0].unit_conversion_factor - math.pi / 180) > 1e-15:
+        return crs
+    ref = _crs_by_name(crs.name)
+    if ref is None or ref.is_projected != crs.is_projected or len(ref.axis_info) != 2:
+        return crs
+    return ref if crs.equals(ref, ignore_axis_order=True) else crs
+
+
+@cache
+def _crs_by_name(name: str) -> pyproj.CRS | None:
+    try:
+        ref = pyproj.CRS.from_user_input(name)
+    except CRSError:
+        return None
+    # GDAL asks for an exact (not approximate) name match.
+    return ref if ref.name == name else None
+
+
+def _valid_code(code: int | None, *, projected: bool) -> bool:
+    if code is None or code == _USER_DEFINED:
+        return False
+    crs = _epsg_crs(code)
+    if crs is None:
+        return False
+    return crs.is_projected if projected else crs.is_geographic
+
+
+def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | None:
+    model = _short(keys, _GT_MODEL_TYPE)
+    pcs = _short(keys, _PROJECTED_CS_TYPE)
+    if model in (None, _USER_DEFINED) and pcs is not None and pcs != _USER_DEFINED:
+        # GDAL ticket #3019: a PCS code without a model type means projected.
+        model = _MODEL_PROJECTED
+
+    if model not in (_MODEL_PROJECTED, _MODEL_GEOGRAPHIC, _MODEL_GEOCENTRIC):
+        pe = _ascii(keys, _PCS_CITATION)
+        if pe is not None and _ESRI_PE_PREFIX in pe:
+            return pe[pe.index(_ESRI_PE_PREFIX) + len(_ESRI_PE_PREFIX) :]
+        name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+        unit = _proj_linear_unit(keys, None)
+        return f"LOCAL_CS[{_q(name)},{unit}]"
+
+    if model == _MODEL_GEOCENTRIC:
+        name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+        g = _build_geog(keys, None)
+        datum, pm, _unit = g.wkt_parts()
+        unit = _proj_linear_unit(keys, None)
+        return (
+            f"GEOCCS[{_q(name)},{datum},{pm},{unit},"
+            'AXIS["Geocentric X",OTHER],AXIS["Geocentric Y",OTHER],AXIS["Geocentric Z",NORTH]]'
+        )
+
+    if model == _MODEL_GEOGRAPHIC:
+        g = _build_geog(keys, None)
+        if g.gcs_code is not None:
+            epsg = _epsg_crs(g.gcs_code)
+            # GDAL takes a dynamic-datum geographic CRS (WGS 84 among them)
+            # whole from EPSG, whatever the other geographic keys say.
+            if epsg is not None and (_only_gcs_code(keys) or _is_dynamic(epsg)):
+                return epsg
+        return g.wkt(axes=True)
+
+    # Projected.
+    epsg_pcs = _epsg_crs(pcs) if pcs is not None and pcs != _USER_DEFINED else None
+    if epsg_pcs is not None and not epsg_pcs.is_projected:
+        epsg_pcs = None
+    simple = all(
+        k not in keys
+        for k in (_PROJECTION, _PROJ_COORD_TRANS, _GEOGRAPHIC_TYPE, _GEOG_DATUM, _GEOG_ELLIPSOID)
+    )
+    if epsg_pcs is not None and simple:
+        # GDAL imports the PCS straight from EPSG when it is (nearly) the only
+        # key, honouring only an overridden ProjLinearUnitsGeoKey.
+        return _with_linear_units(epsg_pcs, keys)
+
+    gcs_from_pcs = None
+    if epsg_pcs is not None and epsg_pcs.geodetic_crs is not None:
+        gcs_from_pcs = _code_of_crs(epsg_pcs.geodetic_crs)
+    g = _build_geog(keys, gcs_from_pcs)
+    unit = _proj_linear_unit(keys, epsg_pcs)
+    name = _ascii(keys, _PCS_CITATION) or _ascii(keys, _GT_CITATION) or "unnamed"
+    if epsg_pcs is not None:
+        name = epsg_pcs.name
+    if _ESRI_PE_PREFIX in name:
+        return name[name.index(_ESRI_PE_PREFIX) + len(_ESRI_PE_PREFIX) :]
+
+    ct = _short(keys, _PROJ_COORD_TRANS)
+    if ct is not None:
+        proj = _projection_wkt(ct, keys)
+        if proj is None:
+            # GDAL falls back to a LOCAL_CS named after the projected CRS.
+            return f"LOCAL_CS[{_q(name)},{unit}]"
+        return (
+            # No AXIS: PROJ then picks the method's natural axes (west/south
+            # for the south-oriented TM), as it does for GDAL's WKT.
+            f"PROJCS[{_q(name)},{g.wkt(axes=False)},{proj},{unit}]"
+        )
+    # No coordinate transformation key: libgeotiff takes the conversion from
+    # ProjectionGeoKey (an EPSG conversion code), else from the PCS code.
+    conversion: dict[str, object] | None = None
+    proj_code = _short(keys, _PROJECTION)
+    if proj_code is not None and proj_code != _USER_DEFINED:
+        conversion = _epsg_conversion(proj_code)
+    if conversion is None and epsg_pcs is not None:
+        conv = epsg_pcs.to_json_dict().get("conversion")
+        conversion = conv if isinstance(conv, dict) else None
+    if conversion is None:
+        return f"LOCAL_CS[{_q(name)},{unit}]"
+    return _projected_from_json(name, g, conversion, unit)
+
+
+def _epsg_conversion(code: int) -> dict[str, object] | None:
+    try:
+        op = CoordinateOperation.from_epsg(code)
+    except CRSError:
+        return None
+    doc = op.to_json_dict()
+    return doc if doc.get("type") == "Conversion" else None
+
+
+def _projected_from_json(
+    name: str, g: _Geog, conversion: dict[str, object], unit_wkt: str
+) -> pyproj.CRS:
+    """Assemble a projected CRS from a PROJJSON conversion."""
+    base = pyproj.CRS.from_wkt(g.wkt(axes=True)).to_json_dict()
+    m = re.fullmatch(r'UNIT\["((?:[^"]|"")*)",([^\]]+)\]', unit_wkt)
+    unit: object = "metre"
+    if m is not None and float(m.group(2)) != 1.0:
+        unit = {
+            "type": "LinearUnit",
+            "name": m.group(1).replace('""', '"'),
+            "conversion_factor": float(m.group(2)),
+        }
+    conv = dict(conversion)
+    conv.pop("id", None)
+    conv.pop("$schema", None)
+    doc: dict[str, object] = {
+        "type": "ProjectedCRS",
+        "name": name,
+        "base_crs": base,
+        "conversion": conv,
+        "coordinate_system": {
+            "subtype": "Cartesian",
+            "axis": [
+                {"name": "Easting", "abbreviation": "E", "direction": "east", "unit": unit},
+                {"name": "Northing", "abbreviation": "N", "direction": "north", "unit": unit},
+            ],
+        },
+    }
+    if base.get("type") == "BoundCRS":
+        # TOWGS84 on the datum: keep it on the projected CRS.
+        bound = dict(base)
+        doc["base_crs"] = bound["source_crs"]
+        return pyproj.CRS.from_json_dict(
+            {
+                "type": "BoundCRS",
+                "source_crs": doc,
+                "target_crs": bound["target_crs"],
+                "transformation": bound["transformation"],
+            }
+        )
+    return pyproj.CRS.from_json_dict(doc)
+
+
+def _is_dynamic(crs: pyproj.CRS) -> bool:
+    """Whether the CRS's datum is dynamic (or an ensemble with dynamic members)."""
+    datum = crs.datum
+    if datum is None:
+        return False
+    if datum.type_name == "Dynamic Geodetic Reference Frame":
+        return True
+    members = datum.to_json_dict().get("members")
+    if not isinstance(members, list):
+        return False
+    for member in members:
+        ident = member.get("id") if isinstance(member, dict) else None
+        code = ident.get("code") if isinstance(ident, dict) else None
+        if isinstance(code, int):
+            d = _epsg_datum(code)
+            if d is not None and d.type_name == "Dynamic Geodetic Reference Frame":
+                return True
+    return False
+
+
+def _only_gcs_code(keys: Mapping[int, GeoKeyValue]) -> bool:
+    overrides = (
+        _GEOG_DATUM,
+        _GEOG_ELLIPSOID,
+        _GEOG_PRIME_MERIDIAN,
+        _GEOG_SEMI_MAJOR,
+        _GEOG_SEMI_MINOR,
+        _GEOG_INV_FLATTENING,
+        _GEOG_PM_LONG,
+        _GEOG_TOWGS84,
+        _GEOG_ANGULAR_UNITS,
+    )
+    return all(k not in keys for k in overrides)
+
+
+def _code_of_crs(crs: pyproj.CRS) -> int | None:
+    auth = crs.to_authority(min_confidence=100)
+    if auth is not None and auth[0] == "EPSG":
+        return int(auth[1])
+    return None
+
+
+def _proj_linear_unit(keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | None) -> str:
+    code = _short(keys, _PROJ_LINEAR_UNITS)
+    if code is None:
+        if epsg_pcs is not None and epsg_pcs.axis_info:
+            ax = epsg_pcs.axis_info[0]
+            return f"UNIT[{_q(ax.unit_name)},{_num(ax.unit_conversion_factor)}]"
+        return 'UNIT["metre",1]'
+    if code == _USER_DEFINED:
+        size = _double(keys, _PROJ_LINEAR_UNIT_SIZE)
+        return f'UNIT["unknown",{_num(size or 1.0)}]'
+    known = _linear_unit(code)
+    if known is None:
+        return 'UNIT["metre",1]'
+    return f"UNIT[{_q(known[0])},{_num(known[1])}]"
+
+
+def _with_linear_units(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS:
+    """Apply an overriding ProjLinearUnitsGeoKey to an EPSG projected CRS."""
+    code = _short(keys, _PROJ_LINEAR_UNITS)
+    if code is None or not crs.axis_info:
+        return crs
+    if code == _USER_DEFINED:
+        size = _double(keys, _PROJ_LINEAR_UNIT_SIZE)
+        if not size:
+            return crs
+        unit_name, factor = "unknown", size
+    else:
+        known = _linear_unit(code)
+        if known is None:
+            return crs
+        unit_name, factor = known
+    current = crs.axis_info[0].unit_conversion_factor
+    if abs(current - factor) <= 1e-15 * factor:
+        return crs
+    # Re-express the axes in the file's unit; PROJJSON keeps each parameter's
+    # own unit, so the false easting/northing need no conversion here.
+    doc = crs.to_json_dict()
+    doc.pop("id", None)
+    unit = {"type": "LinearUnit", "name": unit_name, "conversion_factor": factor}
+    for axis in doc.get("coordinate_system", {}).get("axis", []):
+        axis["unit"] = unit
+    return pyproj.CRS.from_json_dict(doc)
