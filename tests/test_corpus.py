@@ -39,7 +39,10 @@ UNSUPPORTED = {
 CRS_REFUSED = {"georust-geotiff/merc.tif", "node-gdal-async/unsupported-srs.tif"}
 # Subsampled YCbCr JPEG: GDAL's libjpeg path differs (see docs/design.md).
 YCBCR_JPEG = {
-    e["path"] for e in tiff_entries() if "jpeg-ycbcr" in e.get("features", []) or e.get("compression") == "YCbCr JPEG"
+    e["path"]
+    for e in tiff_entries()
+    if e.get("tiff", {}).get("ifds") and e["tiff"]["ifds"][0].get("photometric") == "YCBCR"
+    and e["tiff"]["ifds"][0].get("compression_code") == 7
 }
 LOSSY = {"JPEG", "YCbCr JPEG", "WEBP", "LERC", "JPEG2000"}
 
@@ -146,7 +149,7 @@ def _compare(rel: str, ours: Any, ref: np.ndarray, lossy: bool) -> None:
 
 def _read_params() -> list[Any]:
     out = []
-    for p in params([e for e in tiff_entries() if e.get("opens") is True and e.get("gdal", {}).get("read_ok")]):
+    for p in params([e for e in tiff_entries() if e.get("opens") is True and not e.get("gdal", {}).get("read_error")]):
         entry = p.values[0]
         marks = list(p.marks)
         if entry is not None and entry["path"] in YCBCR_JPEG:
@@ -183,8 +186,10 @@ async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
             _compare(rel, sub.data, ds.read([ds.count, 1], window=rw), lossy)
         bw = Window(tif.width - 10, tif.height - 10, 30, 20)
         arr = await tif.read(window=bw, boundless=True, fill_value=0)
-        ref = ds.read(window=RioWindow(bw.col_off, bw.row_off, bw.width, bw.height), boundless=True, fill_value=0)
-        _compare(rel, arr.data, ref, lossy)
+        if tif.transform.is_rectilinear:
+            # (rasterio's boundless reads of rotated rasters go through a warped VRT.)
+            ref = ds.read(window=RioWindow(bw.col_off, bw.row_off, bw.width, bw.height), boundless=True, fill_value=0)
+            _compare(rel, arr.data, ref, lossy)
         assert arr.mask is not None
         assert not arr.mask[10:, :].any()
         assert not arr.mask[:, 10:].any()
@@ -202,7 +207,7 @@ async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", params([e for e in tiff_entries() if e.get("opens") is True and not e.get("gdal", {}).get("read_ok")])
+    "entry", params([e for e in tiff_entries() if e.get("opens") is True and e.get("gdal", {}).get("read_error")])
 )
 async def test_files_gdal_cannot_read_raise_our_error(entry: dict[str, Any]) -> None:
     rel = entry["path"]

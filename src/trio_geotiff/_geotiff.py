@@ -224,8 +224,8 @@ class _Raster:
             indexes: 1-based band index or indexes (default: all bands).
             boundless: Allow a window that crosses or lies outside the image;
                 pixels outside are ``fill_value`` and masked.
-            fill_value: Value for pixels outside the image or in sparse
-                blocks (default: nodata, else 0).
+            fill_value: Value for pixels outside the image (default: nodata,
+                else 0). Sparse blocks inside the image read as nodata, else 0.
             masked: Always return a mask (all True when the file has none).
 
         Returns:
@@ -262,6 +262,8 @@ class _Raster:
             )
         dtype = self._image.dtype
         fill = _fill_value(path, fill_value, file.nodata, dtype)
+        # Inside the image, missing (sparse) blocks read as nodata, else 0, as in GDAL.
+        inner_fill = _fill_value(path, None, file.nodata, dtype)
         check_ceiling(
             self._ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
         )
@@ -276,7 +278,7 @@ class _Raster:
                 needed.append(file.alpha_sample)  # type: ignore[arg-type]
             if mask_kind == "nodata":
                 needed = list(dict.fromkeys(needed + list(range(self.count))))
-            sub = np.full((len(needed), inner.height, inner.width), fill, dtype=dtype)
+            sub = np.full((len(needed), inner.height, inner.width), inner_fill, dtype=dtype)
             inner_valid = await self._read_inner(inner, needed, sub, mask_kind)
             r0, c0 = inner.row_off - window.row_off, inner.col_off - window.col_off
             pos = {s: k for k, s in enumerate(needed)}
@@ -319,21 +321,36 @@ class _Raster:
             if mask_kind == "nodata":
                 nodata = self._file.nodata
                 assert nodata is not None
-                if math.isnan(nodata):
-                    return ~np.all(np.isnan(out), axis=0)  # type: ignore[no-any-return]
-                # GDAL compares complex samples by their real part.
-                values = out.real if out.dtype.kind == "c" else out
-                return ~np.all(values == values.dtype.type(nodata), axis=0)  # type: ignore[no-any-return]
+                return ~np.all(_is_nodata(out, nodata), axis=0)  # type: ignore[no-any-return]
             return None
         assert self._mask is not None
         mask_image, mask_ctx = self._mask
         check_decodable(mask_ctx.source.path, mask_image)
         mask_out = np.zeros((1, window.height, window.width), dtype=mask_image.dtype)
         # Pixels and mask in parallel; the first error cancels the other read.
-        async with trio.open_nursery() as nursery:
+        async with _first_error_nursery() as nursery:
             nursery.start_soon(read_samples, ctx, self._image, window, samples, out, None)
             nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, None)
         return mask_out[0] != 0
+
+
+def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
+    """Where ``values`` equal ``nodata`` by GDAL's rules."""
+    if values.dtype.kind == "c":
+        values = values.real  # GDAL compares complex samples by their real part
+    if values.dtype.kind != "f":
+        return values == values.dtype.type(nodata)  # type: ignore[no-any-return]
+    if math.isnan(nodata):
+        return np.isnan(values)
+    target = values.dtype.type(nodata)
+    if math.isinf(target):
+        return values == target  # type: ignore[no-any-return]
+    # GDAL's ARE_REAL_EQUAL: relative difference below 2 float32 epsilons, for
+    # float64 too (a float32-rounded nodata written to a float64 file matches).
+    eps = np.finfo(np.float32).eps
+    with np.errstate(over="ignore", invalid="ignore"):
+        near = np.abs(values - target) < eps * np.abs(values + target) * 2
+    return (values == target) | near  # type: ignore[no-any-return]
 
 
 def _band_list(path: str, indexes: Sequence[int] | int | None, count: int) -> list[int]:
