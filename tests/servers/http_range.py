@@ -224,6 +224,11 @@ class HTTPStats:
     truncated: int
     in_flight: int
     max_in_flight: int
+    max_waiting: int
+    """Most requests at once that had arrived but had no status line yet: a
+    race-free measure of client concurrency (a client cannot have finished a
+    request it has no response to), unlike `max_in_flight`, which may count a
+    just-finished request together with the client's next one."""
     requests: tuple[RequestRecord, ...]
 
 
@@ -233,6 +238,7 @@ class _Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._waiting = 0
         self.reset()
 
     def reset(self) -> None:
@@ -246,6 +252,7 @@ class _Stats:
             self._dropped = 0
             self._truncated = 0
             self._max_in_flight = self._in_flight
+            self._max_waiting = self._waiting
             self._records: deque[RequestRecord] = deque(maxlen=10_000)
 
     def begin(self, method: str, path: str) -> None:
@@ -255,6 +262,12 @@ class _Stats:
             self._by_method[method] += 1
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._waiting += 1
+            self._max_waiting = max(self._max_waiting, self._waiting)
+
+    def answered(self) -> None:
+        with self._lock:
+            self._waiting -= 1
 
     def end(self) -> None:
         with self._lock:
@@ -283,6 +296,7 @@ class _Stats:
                 truncated=self._truncated,
                 in_flight=self._in_flight,
                 max_in_flight=self._max_in_flight,
+                max_waiting=self._max_waiting,
                 requests=tuple(self._records),
             )
 
@@ -380,6 +394,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path).lstrip("/")
         self._request_path: str | None = path
         self.server.stats.begin(self.command, path)
+        self._answered = False
         try:
             self._respond(path, body=body)
         except (ConnectionError, TimeoutError):  # hung up before the headers were out
@@ -387,10 +402,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self._request_path = None
+            if not self._answered:
+                self.server.stats.answered()
             self.server.stats.end()
 
     def send_response(self, code: int, message: str | None = None) -> None:
         """Send the status line, and log the request (before any body byte goes out)."""
+        if not getattr(self, "_answered", True):
+            self._answered = True
+            self.server.stats.answered()
         super().send_response(code, message)
         path = getattr(self, "_request_path", None)
         if path is not None:

@@ -1,0 +1,187 @@
+"""Remote stores for real: a loopback HTTP server (with faults) and moto's S3.
+
+What is checked against the server's own counters: requests per open and per
+read, that a cancelled read aborts its requests, that the limiter bounds the
+requests in flight, and that store failures surface as our errors.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trio
+import trio.testing
+from obstore.store import HTTPStore, LocalStore
+
+from servers import HTTPServerHandle, serve_http, serve_s3
+from trio_geotiff import GeoTIFF, Window
+from trio_geotiff.errors import CorruptFileError, ObjectNotFoundError, StoreError
+
+pytestmark = pytest.mark.network
+
+NO_RETRY = {"max_retries": 0, "retry_timeout": timedelta(seconds=5)}
+
+
+@pytest.fixture(scope="module")
+def cog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2048x2048 3-band COG with 256-px tiles (64 tiles per band-row... 8 per row)."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.shutil import copy as rio_copy
+    from affine import Affine
+
+    root = tmp_path_factory.mktemp("remote")
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    data = np.kron(base, np.ones((32, 32), dtype=np.uint8)) + rng.integers(0, 8, (3, 2048, 2048), dtype=np.uint8)
+    profile = {
+        "driver": "GTiff", "width": 2048, "height": 2048, "count": 3, "dtype": "uint8",
+        "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 2,
+        "crs": "EPSG:3857", "transform": Affine(10, 0, 1000, 0, -10, 2000),
+    }
+    tmp = root / "tmp.tif"
+    with rasterio.open(tmp, "w", **profile) as ds:
+        ds.write(data)
+        ds.build_overviews([2, 4, 8], Resampling.average)
+    with rasterio.open(tmp) as src:
+        rio_copy(src, root / "cog.tif", copy_src_overviews=True, **profile)
+    tmp.unlink()
+    return root
+
+
+@pytest.fixture
+def http(cog_dir: Path) -> Iterator[HTTPServerHandle]:
+    with serve_http(cog_dir) as handle:
+        yield handle
+
+
+def http_store(handle: HTTPServerHandle, **retry: object) -> HTTPStore:
+    return HTTPStore.from_url(handle.url, retry_config=retry or NO_RETRY, client_options={"allow_http": True, "timeout": timedelta(seconds=10)})
+
+
+async def test_open_is_one_request_and_reads_match_local(http: HTTPServerHandle, cog_dir: Path) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
+    assert http.stats().requests_total == 1
+    assert tif.statistics().requests == 1
+    assert len(tif.overviews) == 3
+    local = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
+    window = Window(100, 300, 1500, 1200)
+    remote_arr = await tif.read(window=window)
+    local_arr = await local.read(window=window)
+    assert np.array_equal(remote_arr.data, local_arr.data)
+
+
+async def test_a_window_costs_one_request_per_row_of_tiles(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
+    http.reset()
+    await tif.read(window=Window(0, 0, 1024, 1024))  # 4x4 tiles in 4 tile rows
+    requests = http.stats().requests_total
+    assert 1 <= requests <= 4
+    assert tif.statistics().ranges_coalesced == 16 - requests
+
+
+async def test_cancel_aborts_requests_in_flight(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http), coalesce_gap=0)
+    http.reset()
+    http.faults.set(throttle_bps=20_000)  # each tile row takes seconds to send
+    with trio.move_on_after(30):  # a safety net: the test cancels long before
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tif.read)
+            # Wait (in a thread, the server is real) until requests are streaming.
+            stats = await trio.to_thread.run_sync(lambda: http.wait_for(lambda s: s.in_flight >= 2, 5.0))
+            in_flight = stats.in_flight
+            t0 = time.perf_counter()
+            nursery.cancel_scope.cancel()
+        elapsed = time.perf_counter() - t0
+    assert elapsed < 0.1, f"cancel took {elapsed * 1000:.0f} ms"
+    # The server sees every request aborted (none could finish at that
+    # speed), and no request starts after the cancel.
+    after = await trio.to_thread.run_sync(lambda: http.wait_for(lambda s: s.in_flight == 0, 5.0))
+    assert after.aborted == after.requests_total >= in_flight
+    await trio.sleep(0.2)
+    assert http.stats().requests_total == after.requests_total
+    assert trio.testing.active_thread_count() == 0
+
+
+async def test_limiter_bounds_requests_in_flight(http: HTTPServerHandle) -> None:
+    limiter = trio.CapacityLimiter(2)
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http), limiter=limiter, coalesce_gap=0)
+    http.reset()
+    http.faults.set(latency=0.02)
+    await tif.read(window=Window(0, 0, 1024, 1024))
+    stats = http.stats()
+    assert stats.requests_total == 16  # no coalescing: one request per tile
+    assert stats.max_waiting == 2  # the limit was reached, never passed
+    assert limiter.borrowed_tokens == 0
+
+
+async def test_one_limiter_shared_by_many_files(http: HTTPServerHandle) -> None:
+    limiter = trio.CapacityLimiter(3)
+    tifs = [await GeoTIFF.open("cog.tif", store=http_store(http), limiter=limiter, coalesce_gap=0) for _ in range(4)]
+    http.reset()
+    http.faults.set(latency=0.01)
+    async with trio.open_nursery() as nursery:
+        for tif in tifs:
+            nursery.start_soon(lambda t=tif: t.read(window=Window(0, 0, 512, 512)))
+    assert http.stats().max_waiting == 3
+
+
+async def test_missing_object_is_object_not_found(http: HTTPServerHandle) -> None:
+    with pytest.raises(ObjectNotFoundError, match="nope.tif"):
+        await GeoTIFF.open("nope.tif", store=http_store(http))
+
+
+async def test_server_error_is_store_error_naming_the_path(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
+    http.faults.set(status=500)
+    with pytest.raises(StoreError, match="cog.tif"):
+        await tif.read(window=Window(0, 0, 256, 256))
+
+
+async def test_truncated_body_is_an_error_not_wrong_pixels(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
+    http.faults.set(truncate_to=100)
+    with pytest.raises((StoreError, CorruptFileError)):
+        await tif.read(window=Window(0, 0, 256, 256))
+
+
+async def test_transient_errors_are_retried(http: HTTPServerHandle, cog_dir: Path) -> None:
+    store = http_store(
+        http,
+        max_retries=3,
+        backoff={"init_backoff": timedelta(milliseconds=10), "max_backoff": timedelta(milliseconds=50), "base": 2},
+        retry_timeout=timedelta(seconds=5),
+    )
+    tif = await GeoTIFF.open("cog.tif", store=store)
+    http.faults.set(status=503, status_times=2)
+    arr = await tif.read(window=Window(0, 0, 256, 256))
+    local = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
+    assert np.array_equal(arr.data, (await local.read(window=Window(0, 0, 256, 256))).data)
+
+
+async def test_reads_from_s3(cog_dir: Path) -> None:
+    with serve_s3() as s3:
+        s3.upload("scenes/cog.tif", cog_dir / "cog.tif")
+        tif = await GeoTIFF.open("scenes/cog.tif", store=s3.store())
+        arr = await tif.overviews[-1].read()
+        local = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
+        assert np.array_equal(arr.data, (await local.overviews[-1].read()).data)
+        with pytest.raises(ObjectNotFoundError):
+            await GeoTIFF.open("scenes/missing.tif", store=s3.store())
+
+
+def test_anyio_on_the_trio_backend(cog_dir: Path) -> None:
+    import anyio
+
+    async def main() -> tuple[int, ...]:
+        tif = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
+        with anyio.fail_after(30):
+            arr = await tif.read(window=Window(0, 0, 300, 200))
+        return arr.shape
+
+    assert anyio.run(main, backend="trio") == (3, 200, 300)
