@@ -200,9 +200,9 @@ async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
     """
 
     async def get() -> tuple[bytes, int]:
-        result = await obstore.get_async(
-            store, path, options={"range": {"offset": 0, "length": length}}
-        )
+        # A (start, end) range: obstore reads {"offset": ...} as "from offset to
+        # the end" whatever the length says. The end may pass the object's end.
+        result = await obstore.get_async(store, path, options={"range": (0, length)})
         data = await result.bytes_async()
         return bytes(data), int(result.meta["size"])
 

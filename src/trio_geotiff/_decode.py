@@ -107,7 +107,7 @@ def decode_block(
     try:
         if comp in _IMAGE_CODECS:
             return _decode_image_codec(path, info, bytes(data), rows)
-        raw: Any = data if comp is Compression.NONE else _BYTE_CODECS[comp](bytes(data))  # type: ignore[index]
+        raw: Any = data if comp is Compression.NONE else _decompress(comp, data, info, rows)
     except (CorruptFileError, UnsupportedError):
         raise
     except Exception as exc:  # codec errors come as many types (imagecodecs.*Error, ValueError)
@@ -150,6 +150,19 @@ def decode_block(
     if flat.size < need:
         flat = np.concatenate([flat, np.zeros(need - flat.size, dtype=flat.dtype)])
     return flat[:need].reshape(rows, width, spb).astype(info.dtype, copy=False)
+
+
+def _decompress(comp: Compression, data: bytes | memoryview, info: ImageInfo, rows: int) -> Any:
+    codec = _BYTE_CODECS[comp]
+    if comp is Compression.DEFLATE:
+        # libdeflate is much faster when told the output size; a block that
+        # inflates to more than that (tolerated by libtiff) takes the slow path.
+        expected = rows * -(-info.block_width * info.samples_per_block * info.bits // 8)
+        try:
+            return codec(data, out=expected)
+        except imagecodecs.DeflateError:
+            pass
+    return codec(data)
 
 
 def _decode_image_codec(path: str, info: ImageInfo, data: bytes, rows: int) -> npt.NDArray[Any]:

@@ -267,10 +267,17 @@ class _Raster:
         check_ceiling(
             self._ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
         )
-        data = np.full((len(bands), window.height, window.width), fill, dtype=dtype)
+        # Blocks cover the whole inner window, so only the part outside the
+        # image needs the fill: no pass over the output on the trio thread.
+        data = np.empty((len(bands), window.height, window.width), dtype=dtype)
         valid: npt.NDArray[np.bool_] | None = None
-        if inner is not None:
+        if inner is None:
+            data.fill(fill)
+            valid = np.zeros((window.height, window.width), dtype=bool)
+        else:
             check_decodable(path, self._image)
+            if inner != window:
+                data.fill(fill)
             mask_kind = self._mask_kind()
             # Samples to fetch: the requested ones, plus what the mask needs.
             needed = list(dict.fromkeys(bands))
@@ -278,19 +285,20 @@ class _Raster:
                 needed.append(file.alpha_sample)  # type: ignore[arg-type]
             if mask_kind == "nodata":
                 needed = list(dict.fromkeys(needed + list(range(self.count))))
-            sub = np.full((len(needed), inner.height, inner.width), inner_fill, dtype=dtype)
-            inner_valid = await self._read_inner(inner, needed, sub, mask_kind)
             r0, c0 = inner.row_off - window.row_off, inner.col_off - window.col_off
-            pos = {s: k for k, s in enumerate(needed)}
-            for k, b in enumerate(bands):
-                data[k, r0 : r0 + inner.height, c0 : c0 + inner.width] = sub[pos[b]]
+            rows, cols = slice(r0, r0 + inner.height), slice(c0, c0 + inner.width)
+            if needed == bands:
+                target = data[:, rows, cols]  # decode straight into the output
+            else:
+                target = np.empty((len(needed), inner.height, inner.width), dtype=dtype)
+            inner_valid = await self._read_inner(inner, needed, target, mask_kind, inner_fill)
+            if target.base is not data:
+                pos = {s: k for k, s in enumerate(needed)}
+                for k, b in enumerate(bands):
+                    data[k, rows, cols] = target[pos[b]]
             if inner_valid is not None or inner != window:
                 valid = np.zeros((window.height, window.width), dtype=bool)
-                valid[r0 : r0 + inner.height, c0 : c0 + inner.width] = (
-                    True if inner_valid is None else inner_valid
-                )
-        else:
-            valid = np.zeros((window.height, window.width), dtype=bool)
+                valid[rows, cols] = True if inner_valid is None else inner_valid
         if valid is None and masked:
             valid = np.ones((window.height, window.width), dtype=bool)
         return Array(
@@ -311,27 +319,38 @@ class _Raster:
         return None
 
     async def _read_inner(
-        self, window: Window, samples: list[int], out: npt.NDArray[Any], mask_kind: str | None
+        self,
+        window: Window,
+        samples: list[int],
+        out: npt.NDArray[Any],
+        mask_kind: str | None,
+        fill: Any,
     ) -> npt.NDArray[np.bool_] | None:
         ctx = self._ctx
         if mask_kind != "mask":
-            await read_samples(ctx, self._image, window, samples, out, None)
+            await read_samples(ctx, self._image, window, samples, out, fill)
             if mask_kind == "alpha":
-                return out[samples.index(self._file.alpha_sample)] != 0  # type: ignore[arg-type]
+                return out[samples.index(self._file.alpha_sample)] != 0  # type: ignore[arg-type,no-any-return]
             if mask_kind == "nodata":
                 nodata = self._file.nodata
                 assert nodata is not None
-                return ~np.all(_is_nodata(out, nodata), axis=0)  # type: ignore[no-any-return]
+                # A full pass over the pixels: off the trio thread.
+                return await trio.to_thread.run_sync(_nodata_validity, out, nodata)
             return None
         assert self._mask is not None
         mask_image, mask_ctx = self._mask
         check_decodable(mask_ctx.source.path, mask_image)
-        mask_out = np.zeros((1, window.height, window.width), dtype=mask_image.dtype)
+        mask_out = np.empty((1, window.height, window.width), dtype=mask_image.dtype)
         # Pixels and mask in parallel; the first error cancels the other read.
         async with _first_error_nursery() as nursery:
-            nursery.start_soon(read_samples, ctx, self._image, window, samples, out, None)
-            nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, None)
+            nursery.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
+            nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
         return mask_out[0] != 0
+
+
+def _nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
+    """True where any band differs from nodata (GDAL's per-dataset nodata mask)."""
+    return ~np.all(_is_nodata(values, nodata), axis=0)  # type: ignore[no-any-return]
 
 
 def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:

@@ -91,7 +91,7 @@ async def read_samples(
     window: Window,
     samples: Sequence[int],
     out: npt.NDArray[Any],
-    sparse_valid: npt.NDArray[np.bool_] | None,
+    fill: Any,
 ) -> None:
     """Read ``samples`` (0-based) of ``window`` (inside the image) into ``out``.
 
@@ -100,9 +100,9 @@ async def read_samples(
         info: The image (full resolution, overview or mask) to read.
         window: The window, already clipped to the image.
         samples: 0-based sample indices; ``out[k]`` receives ``samples[k]``.
-        out: Preallocated ``(len(samples), window.height, window.width)`` array,
-            already filled with the fill value.
-        sparse_valid: If given, set False where blocks are sparse (not stored).
+        out: Preallocated ``(len(samples), window.height, window.width)`` array
+            (may be a view); every pixel of it is written.
+        fill: Value for the pixels of sparse blocks (offset and byte count 0).
 
     Raises:
         CorruptFileError: Missing or out-of-range block data, or undecodable bytes.
@@ -137,8 +137,7 @@ async def read_samples(
                 offset = int(info.offsets[idx])
                 count = int(info.byte_counts[idx])
                 if count == 0 or offset == 0:
-                    if sparse_valid is not None:
-                        _mark_sparse(sparse_valid, window, r * bh, c * bw, bh, bw)
+                    _fill_block(out, window, r * bh, c * bw, bh, bw, positions, fill)
                     continue
                 if offset + count > size:
                     raise CorruptFileError(
@@ -182,15 +181,24 @@ async def read_samples(
         raise CorruptFileError(path, f"read failed: {runner.error!r}") from runner.error
 
 
-def _mark_sparse(
-    valid: npt.NDArray[np.bool_], window: Window, top: int, left: int, bh: int, bw: int
+def _fill_block(
+    out: npt.NDArray[Any],
+    window: Window,
+    top: int,
+    left: int,
+    bh: int,
+    bw: int,
+    positions: list[int],
+    fill: Any,
 ) -> None:
+    """Fill the part of a sparse (unstored) block inside ``window``."""
     r0 = max(top, window.row_off) - window.row_off
     r1 = min(top + bh, window.row_stop) - window.row_off
     c0 = max(left, window.col_off) - window.col_off
     c1 = min(left + bw, window.col_stop) - window.col_off
     if r1 > r0 and c1 > c0:
-        valid[r0:r1, c0:c1] = False
+        for pos in positions:
+            out[pos, r0:r1, c0:c1] = fill
 
 
 def _paste(
