@@ -152,10 +152,6 @@ def _read_params() -> list[Any]:
     for p in params([e for e in tiff_entries() if e.get("opens") is True and not e.get("gdal", {}).get("read_error")]):
         entry = p.values[0]
         marks = list(p.marks)
-        if entry is not None and entry["path"] in YCBCR_JPEG:
-            marks.append(
-                pytest.mark.xfail(reason="subsampled YCbCr JPEG: chroma upsampling differs from GDAL", strict=False)
-            )
         out.append(pytest.param(entry, marks=marks, id=p.id))
     return out
 
@@ -163,7 +159,8 @@ def _read_params() -> list[Any]:
 @pytest.mark.parametrize("entry", _read_params())
 async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
     rel = entry["path"]
-    tif = await GeoTIFF.open(rel, store=store(), sidecars=True)
+    # YCbCr JPEG is compared in GDAL-exact mode; the fast mode is bounded below.
+    tif = await GeoTIFF.open(rel, store=store(), sidecars=True, jpeg="gdal" if rel in YCBCR_JPEG else "fast")
     if rel in UNSUPPORTED:
         with pytest.raises(UnsupportedError):
             await tif.read(window=Window(0, 0, 1, 1))
@@ -220,3 +217,20 @@ async def test_files_gdal_cannot_read_raise_our_error(entry: dict[str, Any]) -> 
 async def test_non_tiffs_raise_not_a_tiff(entry: dict[str, Any]) -> None:
     with pytest.raises(NotATIFFError):
         await GeoTIFF.open(entry["path"], store=store())
+
+
+@pytest.mark.parametrize(
+    "entry", params([e for e in tiff_entries() if e["path"] in YCBCR_JPEG and not e["gdal"].get("read_error")])
+)
+async def test_fast_ycbcr_jpeg_differs_from_gdal_within_the_documented_bound(entry: dict[str, Any]) -> None:
+    rel = entry["path"]
+    tif = await GeoTIFF.open(rel, store=store())
+    window = _windows(tif.width, tif.height, tif.block_shapes[0])[0]
+    arr = await tif.read(window=window)
+    from rasterio.windows import Window as RioWindow
+
+    with oracle(rel) as ds:
+        ref = ds.read(window=RioWindow(window.col_off, window.row_off, window.width, window.height))
+    diff = np.abs(arr.data.astype(np.int16) - ref.astype(np.int16))
+    assert int(diff.max()) <= 128  # chroma at sharp edges only (docs/jpeg.md)
+    assert float(np.mean(diff <= 2)) >= 0.6

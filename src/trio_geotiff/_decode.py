@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._image import MASK, YCBCR, Compression, ImageInfo
+from ._jpeg import decode_jpeg
 from .errors import CorruptFileError, UnsupportedError
 
 __all__ = ["check_decodable", "decode_block"]
@@ -84,6 +85,8 @@ def decode_block(
     data: bytes | memoryview,
     byteorder: str,
     rows: int,
+    *,
+    jpeg: str = "fast",
 ) -> npt.NDArray[Any]:
     """Decode one block into an array of shape ``(rows, block_width, samples_per_block)``.
 
@@ -93,6 +96,8 @@ def decode_block(
         data: The block's compressed bytes.
         byteorder: The file's byte order, "<" or ">".
         rows: Rows of valid data in this block (a final strip may be short).
+        jpeg: "gdal" decodes subsampled YCbCr JPEG exactly as GDAL does (slow);
+            "fast" uses libjpeg-turbo.
 
     Returns:
         The block, in ``info.dtype`` and native byte order. Tiles keep their
@@ -106,7 +111,7 @@ def decode_block(
     spb = info.samples_per_block
     try:
         if comp in _IMAGE_CODECS:
-            return _decode_image_codec(path, info, bytes(data), rows)
+            return _decode_image_codec(path, info, bytes(data), rows, jpeg)
         raw: Any = data if comp is Compression.NONE else _decompress(comp, data, info, rows)
     except (CorruptFileError, UnsupportedError):
         raise
@@ -138,6 +143,12 @@ def decode_block(
             out = native[..., 0::2].astype(info.dtype) + 1j * native[..., 1::2]
             return out.astype(info.dtype, copy=False)
         return arr.astype(info.dtype, copy=False)
+    if info.bits == 24 and info.sample_format in (1, 4):
+        # GDAL reads 24-bit samples as a big-endian bit stream, after libtiff
+        # has swapped each 3-byte sample of a big-endian file: in a little-endian
+        # file they are big-endian triples, in a big-endian one little-endian.
+        # (imagecodecs.packints_decode mangles 24 bits into a '>u4' dtype.)
+        return _decode_24bit(buf, rows, width, spb, byteorder).astype(info.dtype, copy=False)
     # Sub-byte or odd bit depths (1, 2, 4, 10, 12, ...): rows are byte-aligned.
     try:
         unpacked = imagecodecs.packints_decode(
@@ -165,16 +176,36 @@ def _decompress(comp: Compression, data: bytes | memoryview, info: ImageInfo, ro
     return codec(data)
 
 
-def _decode_image_codec(path: str, info: ImageInfo, data: bytes, rows: int) -> npt.NDArray[Any]:
+def _decode_24bit(
+    buf: npt.NDArray[np.uint8], rows: int, width: int, spb: int, byteorder: str
+) -> npt.NDArray[np.uint32]:
+    need = rows * width * spb * 3
+    if len(buf) < need:
+        buf = np.concatenate([buf, np.zeros(need - len(buf), dtype=np.uint8)])
+    triples = buf[:need].reshape(rows, width, spb, 3).astype(np.uint32)
+    if byteorder == ">":
+        return triples[..., 0] | (triples[..., 1] << 8) | (triples[..., 2] << 16)  # type: ignore[no-any-return]
+    return (triples[..., 0] << 16) | (triples[..., 1] << 8) | triples[..., 2]  # type: ignore[no-any-return]
+
+
+def _decode_image_codec(
+    path: str, info: ImageInfo, data: bytes, rows: int, jpeg: str
+) -> npt.NDArray[Any]:
     comp = info.compression
     spb = info.samples_per_block
-    if comp is Compression.JPEG:
-        if info.photometric == YCBCR:
-            arr = imagecodecs.jpeg8_decode(
-                data, tables=info.jpeg_tables, colorspace=3, outcolorspace=2
-            )
-        else:
-            arr = imagecodecs.jpeg8_decode(data, tables=info.jpeg_tables)
+    if comp is Compression.JPEG and (jpeg == "fast" or info.photometric != YCBCR):
+        colorspace = {"colorspace": 3, "outcolorspace": 2} if info.photometric == YCBCR else {}
+        arr = imagecodecs.jpeg8_decode(data, tables=info.jpeg_tables, **colorspace)
+    elif comp is Compression.JPEG:
+        # GDAL-exact YCbCr: IJG libjpeg's DCT-domain chroma upsampling, see _jpeg.py.
+        arr = decode_jpeg(
+            data,
+            tables=info.jpeg_tables,
+            photometric=info.photometric,
+            samples=spb,
+            subsampling=info.ycbcr_subsampling,
+            path=path,
+        )
     elif comp is Compression.WEBP:
         arr = imagecodecs.webp_decode(data, hasalpha=spb == 4)
     elif comp is Compression.JPEG2000:
@@ -187,7 +218,7 @@ def _decode_image_codec(path: str, info: ImageInfo, data: bytes, rows: int) -> n
             data = imagecodecs.deflate_decode(data)
         elif len(params) > 1 and params[1] == 2:
             data = imagecodecs.zstd_decode(data)
-        arr = imagecodecs.lerc_decode(data)
+        arr = _apply_lerc_mask(info, *imagecodecs.lerc_decode(data, masks=True))
     arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[:, :, np.newaxis]
@@ -203,6 +234,42 @@ def _decode_image_codec(path: str, info: ImageInfo, data: bytes, rows: int) -> n
         pad[: arr.shape[0]] = arr
         arr = pad
     return arr[:rows].astype(info.dtype, copy=False)
+
+
+def _apply_lerc_mask(info: ImageInfo, arr: Any, masks: Any) -> npt.NDArray[Any]:
+    """Apply a LERC blob's validity mask(s) as GDAL's LERC codec does.
+
+    * Floating point: invalid samples become NaN (GDAL writes NaN as invalid).
+    * 8-bit chunky with an unassociated alpha last sample: GDAL stores an
+      alpha of only 0/255 as the mask and drops the band; it is rebuilt here.
+    * One mask per sample (NaNs differing between samples of a chunky float
+      block): LERC returns ``(samples, rows, cols)``; reordered to ``(rows, cols, samples)``.
+    Other integer masks are ignored, as GDAL ignores them.
+    """
+    arr = np.asarray(arr)
+    if masks is None:
+        return arr
+    masks = np.asarray(masks, dtype=bool)
+    spb = info.samples_per_block
+    if masks.ndim == 3 and arr.ndim == 3 and arr.shape[0] == spb and masks.shape == arr.shape:
+        arr = np.moveaxis(arr, 0, -1)
+        masks = np.moveaxis(masks, 0, -1)
+    if arr.ndim == 2:
+        arr = arr[:, :, np.newaxis]
+    if masks.ndim == 2:
+        masks = masks[:, :, np.newaxis]
+    if arr.dtype.kind == "f":
+        arr = np.where(masks, arr, arr.dtype.type(np.nan))
+    elif (
+        arr.dtype == np.uint8
+        and not info.planar
+        and info.extra_samples
+        and info.extra_samples[-1] == 2
+        and arr.shape[2] == spb - 1
+    ):
+        alpha = np.where(masks[:, :, :1], np.uint8(255), np.uint8(0))
+        arr = np.concatenate([arr, alpha], axis=2)
+    return arr
 
 
 def postprocess_photometric(info: ImageInfo, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:

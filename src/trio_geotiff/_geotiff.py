@@ -7,7 +7,7 @@ import functools
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, Literal, TypeAlias, final
 
 import attrs
 import numpy as np
@@ -467,6 +467,7 @@ class GeoTIFF(_Raster):
         coalesce_gap: int = DEFAULT_COALESCE_GAP,
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         sidecars: bool = False,
+        jpeg: Literal["fast", "gdal"] = "fast",
     ) -> GeoTIFF:
         """Open a GeoTIFF from an obstore store.
 
@@ -484,6 +485,11 @@ class GeoTIFF(_Raster):
             sidecars: Also look for GDAL's external overviews (``path + ".ovr"``)
                 and mask (``path + ".msk"``), as GDAL does for local files. Off by
                 default: on object stores each lookup is a request.
+            jpeg: How subsampled YCbCr JPEG is decoded. "fast" (default):
+                libjpeg-turbo, as tifffile, Pillow and browsers do; differs from
+                GDAL by up to ~120 at sharp chroma edges. "gdal": GDAL's exact
+                output (its libjpeg 9 upsamples chroma in the DCT domain),
+                about 25x slower. See docs/jpeg.md.
 
         Returns:
             The opened file.
@@ -501,6 +507,8 @@ class GeoTIFF(_Raster):
             raise ValueError("prefetch must be at least 16 bytes")
         if coalesce_gap < 0:
             raise ValueError("coalesce_gap must be >= 0")
+        if jpeg not in ("fast", "gdal"):
+            raise ValueError(f'jpeg must be "fast" or "gdal", got {jpeg!r}')
         limiter = limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY)
         found: dict[str, _Opened | None] = {}
 
@@ -514,7 +522,7 @@ class GeoTIFF(_Raster):
                 return
             source.coalesce_gap = coalesce_gap
             structure = await parse_tiff(object_path, source.size, source.read_header)
-            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes)
+            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes, jpeg)
             found[key] = _Opened(ctx, structure.ifds)
 
         async def open_aux() -> None:

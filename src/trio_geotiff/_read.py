@@ -54,6 +54,8 @@ class ReadContext:
     byteorder: str
     limiter: trio.CapacityLimiter
     max_decoded_bytes: int
+    jpeg: str = "fast"
+    """YCbCr JPEG decoding: "fast" (libjpeg-turbo) or "gdal" (GDAL's libjpeg 9 output)."""
 
 
 class _FirstError:
@@ -156,7 +158,7 @@ async def read_samples(
         plane, r, c, positions = block
         top = r * bh
         rows = min(bh, info.height - top) if not info.tiled else bh
-        arr = decode_block(path, info, data, ctx.byteorder, rows)
+        arr = decode_block(path, info, data, ctx.byteorder, rows, jpeg=ctx.jpeg)
         _paste(arr, out, window, top, c * bw, positions, plane_samples[plane])
 
     async def decode_one(data: memoryview, block: tuple[int, int, int, list[int]]) -> None:
