@@ -41,9 +41,7 @@ class Array:
 
     @mask.validator
     def _check_mask(self, _attr: object, value: npt.NDArray[np.bool_] | None) -> None:
-        if value is not None and (
-            value.dtype != np.bool_ or value.shape != self.data.shape[1:]
-        ):
+        if value is not None and (value.dtype != np.bool_ or value.shape != self.data.shape[1:]):
             raise ValueError("Array.mask must be a bool array shaped (height, width)")
 
     @property

@@ -147,10 +147,8 @@ async def run_in_portal(
         else:
             exc = atask.exception()
             result = outcome.Error(exc) if exc is not None else outcome.Value(atask.result())
-        try:
-            token.run_sync_soon(trio.lowlevel.reschedule, trio_task, result)
-        except trio.RunFinishedError:  # pragma: no cover - the call would still be waiting
-            pass
+        # RunFinishedError cannot happen: the trio call is still waiting.
+        token.run_sync_soon(trio.lowlevel.reschedule, trio_task, result)
 
     def start() -> None:
         # On the portal thread.

@@ -22,7 +22,14 @@ from xml.sax.saxutils import unescape
 
 import attrs
 
-__all__ = ["GDALMetadata", "PAMInfo", "merge_metadata", "parse_gdal_metadata", "parse_nodata", "parse_pam"]
+__all__ = [
+    "GDALMetadata",
+    "PAMInfo",
+    "merge_metadata",
+    "parse_gdal_metadata",
+    "parse_nodata",
+    "parse_pam",
+]
 
 
 @attrs.frozen

@@ -70,7 +70,11 @@ _TIFFTAG_NAMES: Final[Mapping[int, str]] = {
 _MAX_AUX_XML: Final = 4 * 1024 * 1024
 # EPSG unit codes GDAL names when it reports VerticalUnitsGeoKey.
 _VERTICAL_UNITS: Final[Mapping[int, str]] = {9001: "metre", 9002: "foot", 9003: "US survey foot"}
-_RESOLUTION_UNITS: Final[Mapping[int, str]] = {1: "1 (unitless)", 2: "2 (pixels/inch)", 3: "3 (pixels/cm)"}
+_RESOLUTION_UNITS: Final[Mapping[int, str]] = {
+    1: "1 (unitless)",
+    2: "2 (pixels/inch)",
+    3: "3 (pixels/cm)",
+}
 
 
 _MaskRef: TypeAlias = "tuple[ImageInfo, ReadContext]"
@@ -177,7 +181,10 @@ class _Raster:
         t = self._transform
         if t.b == 0 and t.d == 0:
             return BoundingBox(t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f)
-        corners = [t @ (c, r) for c, r in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))]
+        corners = [
+            t @ (c, r)
+            for c, r in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))
+        ]
         xs = [x for x, _ in corners]
         ys = [y for _, y in corners]
         return BoundingBox(min(xs), min(ys), max(xs), max(ys))
@@ -195,7 +202,9 @@ class _Raster:
 
     def xy(self, row: float, col: float, offset: str = "center") -> tuple[float, float]:
         """CRS coordinates of a pixel (``offset``: center, ul, ur, ll, lr)."""
-        dx, dy = {"center": (0.5, 0.5), "ul": (0, 0), "ur": (1, 0), "ll": (0, 1), "lr": (1, 1)}[offset]
+        dx, dy = {"center": (0.5, 0.5), "ul": (0, 0), "ur": (1, 0), "ll": (0, 1), "lr": (1, 1)}[
+            offset
+        ]
         x, y = self._transform @ (col + dx, row + dy)
         return (x, y)
 
@@ -265,7 +274,9 @@ class _Raster:
         # Inside the image, missing (sparse) blocks read as nodata, else 0, as in GDAL.
         inner_fill = _fill_value(path, None, file.nodata, dtype)
         check_ceiling(
-            self._ctx, len(bands) * window.width * window.height * dtype.itemsize, f"reading {window}"
+            self._ctx,
+            len(bands) * window.width * window.height * dtype.itemsize,
+            f"reading {window}",
         )
         # Blocks cover the whole inner window, so only the part outside the
         # image needs the fill: no pass over the output on the trio thread.
@@ -345,12 +356,12 @@ class _Raster:
         async with _first_error_nursery() as nursery:
             nursery.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
             nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
-        return mask_out[0] != 0
+        return np.asarray(mask_out[0] != 0, dtype=np.bool_)
 
 
 def _nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
     """True where any band differs from nodata (GDAL's per-dataset nodata mask)."""
-    return ~np.all(_is_nodata(values, nodata), axis=0)  # type: ignore[no-any-return]
+    return np.asarray(~np.all(_is_nodata(values, nodata), axis=0), dtype=np.bool_)
 
 
 def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
@@ -358,18 +369,18 @@ def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]
     if values.dtype.kind == "c":
         values = values.real  # GDAL compares complex samples by their real part
     if values.dtype.kind != "f":
-        return values == values.dtype.type(nodata)  # type: ignore[no-any-return]
+        return np.asarray(values == values.dtype.type(nodata), dtype=np.bool_)
     if math.isnan(nodata):
-        return np.isnan(values)
+        return np.asarray(np.isnan(values), dtype=np.bool_)
     target = values.dtype.type(nodata)
     if math.isinf(target):
-        return values == target  # type: ignore[no-any-return]
+        return np.asarray(values == target, dtype=np.bool_)
     # GDAL's ARE_REAL_EQUAL: relative difference below 2 float32 epsilons, for
     # float64 too (a float32-rounded nodata written to a float64 file matches).
     eps = np.finfo(np.float32).eps
     with np.errstate(over="ignore", invalid="ignore"):
         near = np.abs(values - target) < eps * np.abs(values + target) * 2
-    return (values == target) | near  # type: ignore[no-any-return]
+    return np.asarray((values == target) | near, dtype=np.bool_)
 
 
 def _band_list(path: str, indexes: Sequence[int] | int | None, count: int) -> list[int]:
@@ -452,7 +463,14 @@ class GeoTIFF(_Raster):
         ```
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    _ifd: IFD
+    _meta: GDALMetadata
+    _gcps: Sequence[_georef.GroundControlPoint]
+    _gcp_crs: CRS | None
+    _georeferenced: bool
+    _overviews: tuple[Overview, ...]
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         """Not public: use `GeoTIFF.open`."""
         raise TypeError("use `await GeoTIFF.open(path, store=store)` to open a GeoTIFF")
 
@@ -669,7 +687,12 @@ class GeoTIFF(_Raster):
     @cached_property
     def colorinterp(self) -> tuple[ColorInterp, ...]:
         """Colour interpretation of each band, as GDAL reports it."""
-        return _colorinterp(self._image, self._meta, self._ifd.tags.get(320) is not None, self.count)
+        return _colorinterp(
+            self._image,
+            self._meta,
+            has_colormap=self._ifd.tags.get(320) is not None,
+            count=self.count,
+        )
 
     def colormap(self, bidx: int) -> dict[int, tuple[int, int, int, int]]:
         """The band's colour table as ``{value: (r, g, b, a)}``, as rasterio gives it.
@@ -701,7 +724,9 @@ class GeoTIFF(_Raster):
     @property
     def descriptions(self) -> tuple[str | None, ...]:
         """Per-band descriptions (None when unset)."""
-        return tuple(self._meta.roles.get(b, {}).get("description") or None for b in range(self.count))
+        return tuple(
+            self._meta.roles.get(b, {}).get("description") or None for b in range(self.count)
+        )
 
     @property
     def units(self) -> tuple[str | None, ...]:
@@ -711,7 +736,7 @@ class GeoTIFF(_Raster):
     def _role_float(self, band: int, role: str, default: float) -> float:
         text = self._meta.roles.get(band, {}).get(role)
         try:
-            return float(text) if text not in (None, "") else default  # type: ignore[arg-type]
+            return float(text) if text else default
         except ValueError:
             return default
 
@@ -763,7 +788,9 @@ def _geokeys(path: str, ifd: IFD) -> dict[int, Any]:
         return {}
     try:
         return dict(
-            _crs.parse_geokey_directory(directory, ifd.get_floats(34736), ifd.get_str(34737), path=path)
+            _crs.parse_geokey_directory(
+                directory, ifd.get_floats(34736), ifd.get_str(34737), path=path
+            )
         )
     except CorruptFileError:
         return {}
@@ -790,7 +817,11 @@ def _georeference(
         )
         gcps = (
             _georef.gcps_from_tiepoints(
-                tiepoints, pixel_scale, transformation, pixel_is_point=keys.get(1025) == 2, path=path
+                tiepoints,
+                pixel_scale,
+                transformation,
+                pixel_is_point=keys.get(1025) == 2,
+                path=path,
             )
             or []
         )
@@ -834,7 +865,7 @@ async def _first_error_nursery() -> AsyncIterator[trio.Nursery]:
             yield nursery
     except BaseExceptionGroup as group:
         first = _first_leaf(group)
-        if isinstance(first, Exception) and not isinstance(first, trio.Cancelled):
+        if isinstance(first, Exception):  # (trio.Cancelled is a BaseException)
             raise first from None
         raise
 
@@ -864,7 +895,7 @@ def _alpha_sample(image: ImageInfo, meta: GDALMetadata) -> int | None:
 
 
 def _colorinterp(
-    image: ImageInfo, meta: GDALMetadata, has_colormap: bool, count: int
+    image: ImageInfo, meta: GDALMetadata, *, has_colormap: bool, count: int
 ) -> tuple[ColorInterp, ...]:
     photometric = image.photometric
     integer = image.sample_format in (1, 2, 4)
@@ -889,7 +920,11 @@ def _colorinterp(
             ci = base[band]
         else:
             extra_index = band - max(len(base), 1) if base else band - 1
-            extra = image.extra_samples[extra_index] if 0 <= extra_index < len(image.extra_samples) else 0
+            extra = (
+                image.extra_samples[extra_index]
+                if 0 <= extra_index < len(image.extra_samples)
+                else 0
+            )
             ci = ColorInterp.alpha if extra in (1, 2) else ColorInterp.undefined
             if not base and band == 0:
                 ci = ColorInterp.undefined
@@ -906,13 +941,8 @@ def _colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]
     if values is not None and len(values) >= 3 * n:
         red, green, blue = values[:n], values[n : 2 * n], values[2 * n : 3 * n]
         # GDAL: 16-bit entries are scaled to 8 bits unless every one already fits.
-        if max(values[: 3 * n]) > 255:
-            scale = 257
-        else:
-            scale = 1
-        return {
-            i: (red[i] // scale, green[i] // scale, blue[i] // scale, 255) for i in range(n)
-        }
+        scale = 257 if max(values[: 3 * n]) > 255 else 1
+        return {i: (red[i] // scale, green[i] // scale, blue[i] // scale, 255) for i in range(n)}
     # 1-bit and MINISWHITE images get GDAL's implicit grey ramp.
     invert = image.photometric == MINISWHITE
     out = {}

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import attrs
-import numpy as np
 import numpy.typing as npt
 import trio
 
@@ -71,7 +70,7 @@ class _FirstError:
     async def _guard(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         try:
             await fn(*args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded, re-raised alone by the parent
             if self.error is None:
                 self.error = exc
             self.nursery.cancel_scope.cancel()

@@ -53,7 +53,9 @@ class ObjectSource:
     async def open(cls, store: Any, path: str, prefetch: int) -> ObjectSource:
         """Fetch the object's first ``prefetch`` bytes and learn its size (one request)."""
         head, size = await _bridge.fetch_head(store, path, prefetch)
-        return cls(store=store, path=path, size=size, head=head, requests=1, bytes_fetched=len(head))
+        return cls(
+            store=store, path=path, size=size, head=head, requests=1, bytes_fetched=len(head)
+        )
 
     async def read_header(self, start: int, end: int) -> bytes:
         """Bytes of the header area, served from the prefetch when possible."""

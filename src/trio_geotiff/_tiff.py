@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from .errors import CorruptFileError, NotATIFFError
 
-__all__ = ["IFD", "ByteSource", "TagValue", "TIFFStructure", "parse_tiff"]
+__all__ = ["IFD", "ByteSource", "TIFFStructure", "TagValue", "parse_tiff"]
 
 TagValue: TypeAlias = "tuple[int, ...] | tuple[float, ...] | str | bytes | npt.NDArray[np.uint64]"
 
@@ -205,7 +205,7 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
         if len(ifds) >= MAX_IFDS:
             raise CorruptFileError(path, f"more than {MAX_IFDS} IFDs in the chain")
         seen.add(offset)
-        ifd, offset = await _parse_ifd(reader, bo, bigtiff, offset, first=not ifds)
+        ifd, offset = await _parse_ifd(reader, bo, offset, bigtiff=bigtiff, first=not ifds)
         ifds.append(ifd)
     if not ifds:
         raise CorruptFileError(path, "the TIFF has no image file directory")
@@ -216,7 +216,7 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
         while offset != 0 and offset not in seen and len(ifds) < MAX_IFDS:
             seen.add(offset)
             try:
-                ifd, offset = await _parse_ifd(reader, bo, bigtiff, offset, first=True)
+                ifd, offset = await _parse_ifd(reader, bo, offset, bigtiff=bigtiff, first=True)
             except CorruptFileError:
                 break  # a broken SubIFD costs its overview, not the file
             ifds.append(attrs.evolve(ifd, parent=0))
@@ -224,7 +224,7 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
 
 
 async def _parse_ifd(
-    reader: _Reader, bo: str, bigtiff: bool, offset: int, *, first: bool
+    reader: _Reader, bo: str, offset: int, *, bigtiff: bool, first: bool
 ) -> tuple[IFD, int]:
     path = reader.path
     count_fmt, count_size = ("Q", 8) if bigtiff else ("H", 2)
@@ -260,7 +260,7 @@ async def _parse_ifd(
         if nbytes > MAX_TAG_BYTES:
             raise CorruptFileError(path, f"tag {code} claims {nbytes} bytes of values")
         if nbytes <= inline:
-            tags[code] = _decode_values(path, bo, typ, count, raw[:nbytes], code)
+            tags[code] = _decode_values(bo, typ, count, raw[:nbytes], code)
             types[code] = typ
         else:
             (value_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), raw)
@@ -273,7 +273,7 @@ async def _parse_ifd(
             # reported when the image is described, or when it is read.
             continue
         data = await reader.read(value_offset, nbytes, f"tag {code} values")
-        tags[code] = _decode_values(path, bo, typ, count, data, code)
+        tags[code] = _decode_values(bo, typ, count, data, code)
         types[code] = typ
     next_offset = 0
     if len(body) == n * entry_size + (8 if bigtiff else 4):
@@ -283,7 +283,7 @@ async def _parse_ifd(
     return IFD(offset, tags, types), next_offset
 
 
-def _decode_values(path: str, bo: str, typ: int, count: int, data: bytes, code: int) -> TagValue:
+def _decode_values(bo: str, typ: int, count: int, data: bytes, code: int) -> TagValue:
     if typ == 2:
         # ASCII: NUL-terminated, possibly several strings; keep the text up to
         # the final NUL (GDAL metadata, citations). Text that is not UTF-8

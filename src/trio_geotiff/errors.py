@@ -38,11 +38,13 @@ class GeoTIFFError(Exception):
     """
 
     def __init__(self, path: str, reason: str) -> None:
+        """Make the error; the message is ``"{path}: {reason}"``."""
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}" if path else reason)
 
     def __reduce__(self) -> tuple[type[GeoTIFFError], tuple[str, str]]:
+        """Pickle support."""
         # Exceptions with a custom __init__ need this to survive pickling
         # (subprocess-based tools and multiprocessing pass them around).
         return (type(self), (self.path, self.reason))
