@@ -185,3 +185,69 @@ def test_anyio_on_the_trio_backend(cog_dir: Path) -> None:
         return arr.shape
 
     assert anyio.run(main, backend="trio") == (3, 200, 300)
+
+
+async def test_cache_serves_repeated_windows_without_requests(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
+    window = Window(200, 200, 300, 300)  # 4 tiles
+    first = await tif.read(window=window)
+    http.reset()
+    again = await tif.read(window=window)
+    assert http.stats().requests_total == 0
+    assert tif.statistics().cache_hits == 4
+    assert np.array_equal(first.data, again.data)
+    again.data[:] = 0  # results are the caller's: the cache is not touched
+    assert np.array_equal((await tif.read(window=window)).data, first.data)
+
+
+async def test_concurrent_readers_of_a_tile_share_one_fetch(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http), coalesce_gap=0)
+    http.reset()
+    http.faults.set(latency=0.05)
+    results = []
+
+    async def read() -> None:
+        results.append(await tif.read(window=Window(0, 0, 256, 256)))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(read)
+    assert http.stats().requests_total == 1
+    assert all(np.array_equal(r.data, results[0].data) for r in results)
+
+
+async def test_a_waiter_survives_the_cancelled_fetcher(http: HTTPServerHandle) -> None:
+    tif = await GeoTIFF.open("cog.tif", store=http_store(http), coalesce_gap=0)
+    http.faults.set(latency=0.2)
+    window = Window(0, 0, 256, 256)
+    async with trio.open_nursery() as nursery:
+        fetcher = trio.CancelScope()
+
+        async def fetch() -> None:
+            with fetcher:
+                await tif.read(window=window)
+
+        nursery.start_soon(fetch)
+        await trio.testing.wait_all_tasks_blocked()
+        waiter_result = []
+
+        async def wait() -> None:
+            waiter_result.append(await tif.read(window=window))
+
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        fetcher.cancel()
+    assert waiter_result and waiter_result[0].shape == (3, 256, 256)
+
+
+async def test_cache_can_be_switched_off_and_big_reads_bypass_it(http: HTTPServerHandle) -> None:
+    off = await GeoTIFF.open("cog.tif", store=http_store(http), cache_bytes=0)
+    await off.read(window=Window(0, 0, 256, 256))
+    http.reset()
+    await off.read(window=Window(0, 0, 256, 256))
+    assert http.stats().requests_total == 1
+    small = await GeoTIFF.open("cog.tif", store=http_store(http), cache_bytes=4 * 256 * 256 * 3)
+    await small.read(window=Window(0, 0, 512, 512))  # 4 tiles > a quarter of the budget
+    http.reset()
+    await small.read(window=Window(0, 0, 256, 256))
+    assert http.stats().requests_total == 1

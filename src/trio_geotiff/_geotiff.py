@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, Final, Literal, TypeAlias, final
 
@@ -18,6 +17,7 @@ from pyproj import CRS
 
 from . import _bridge, _crs, _georef
 from ._array import Array
+from ._cache import DEFAULT_CACHE_BYTES, BlockCache
 from ._decode import check_decodable
 from ._enums import ColorInterp, Interleaving
 from ._gdal_metadata import (
@@ -41,6 +41,7 @@ from ._image import (
     ImageInfo,
     describe_ifd,
 )
+from ._nursery import first_error_nursery
 from ._read import DEFAULT_MAX_DECODED_BYTES, ReadContext, check_ceiling, read_samples
 from ._source import DEFAULT_COALESCE_GAP, ObjectSource, Statistics
 from ._tiff import IFD, parse_tiff
@@ -353,7 +354,7 @@ class _Raster:
         check_decodable(mask_ctx.source.path, mask_image)
         mask_out = np.empty((1, window.height, window.width), dtype=mask_image.dtype)
         # Pixels and mask in parallel; the first error cancels the other read.
-        async with _first_error_nursery() as nursery:
+        async with first_error_nursery() as nursery:
             nursery.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
             nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
         return np.asarray(mask_out[0] != 0, dtype=np.bool_)
@@ -486,6 +487,7 @@ class GeoTIFF(_Raster):
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         sidecars: bool = False,
         jpeg: Literal["fast", "gdal"] = "fast",
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> GeoTIFF:
         """Open a GeoTIFF from an obstore store.
 
@@ -508,6 +510,9 @@ class GeoTIFF(_Raster):
                 GDAL by up to ~120 at sharp chroma edges. "gdal": GDAL's exact
                 output (its libjpeg 9 upsamples chroma in the DCT domain),
                 about 25x slower. See docs/jpeg.md.
+            cache_bytes: Budget of the decoded-block cache shared by this
+                file's reads (default 128 MiB; 0 turns it off). Reads larger
+                than a quarter of it do not fill it.
 
         Returns:
             The opened file.
@@ -528,6 +533,7 @@ class GeoTIFF(_Raster):
         if jpeg not in ("fast", "gdal"):
             raise ValueError(f'jpeg must be "fast" or "gdal", got {jpeg!r}')
         limiter = limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY)
+        cache = BlockCache(cache_bytes) if cache_bytes else None
         found: dict[str, _Opened | None] = {}
 
         async def open_one(key: str, object_path: str, *, optional: bool) -> None:
@@ -540,7 +546,7 @@ class GeoTIFF(_Raster):
                 return
             source.coalesce_gap = coalesce_gap
             structure = await parse_tiff(object_path, source.size, source.read_header)
-            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes, jpeg)
+            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes, jpeg, cache)
             found[key] = _Opened(ctx, structure.ifds)
 
         async def open_aux() -> None:
@@ -553,7 +559,7 @@ class GeoTIFF(_Raster):
         found_pam: list[PAMInfo] = []
         # The main file and its sidecars are fetched concurrently: sidecars
         # cost requests, not latency.
-        async with _first_error_nursery() as nursery:
+        async with first_error_nursery() as nursery:
             nursery.start_soon(functools.partial(open_one, "main", path, optional=False))
             if sidecars:
                 nursery.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
@@ -855,28 +861,6 @@ def _describe_rest(opened: _Opened, start: int) -> list[ImageInfo]:
         except GeoTIFFError:
             continue  # a broken secondary IFD is ignored, as GDAL ignores it
     return out
-
-
-@contextlib.asynccontextmanager
-async def _first_error_nursery() -> AsyncIterator[trio.Nursery]:
-    """A nursery that raises the first child error alone, not an ExceptionGroup."""
-    try:
-        async with trio.open_nursery() as nursery:
-            yield nursery
-    except BaseExceptionGroup as group:
-        first = _first_leaf(group)
-        if isinstance(first, Exception):  # (trio.Cancelled is a BaseException)
-            raise first from None
-        raise
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        # Prefer a real error over the Cancelled it caused in siblings.
-        real = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
-        exc = (real or list(exc.exceptions))[0]
-    return exc
 
 
 def _band_count(image: ImageInfo) -> int:

@@ -9,16 +9,19 @@ and the first error cancels the rest and is raised alone (no ExceptionGroup).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, TypeAlias
 
 import attrs
 import numpy.typing as npt
 import trio
 
+from ._cache import BlockCache, BlockKey
 from ._decode import decode_block
 from ._image import ImageInfo
+from ._nursery import FirstError
 from ._source import ObjectSource, coalesce_ranges
 from ._window import Window
 from .errors import CorruptFileError, GeoTIFFError, ResourceLimitError
@@ -55,25 +58,12 @@ class ReadContext:
     max_decoded_bytes: int
     jpeg: str = "fast"
     """YCbCr JPEG decoding: "fast" (libjpeg-turbo) or "gdal" (GDAL's libjpeg 9 output)."""
+    cache: BlockCache | None = None
+    """Decoded blocks shared by the reads of this file (None: no cache)."""
 
 
-class _FirstError:
-    """Runs child tasks; the first failure cancels the rest and is kept to re-raise."""
-
-    def __init__(self, nursery: trio.Nursery) -> None:
-        self.nursery = nursery
-        self.error: BaseException | None = None
-
-    def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
-        self.nursery.start_soon(self._guard, fn, *args)
-
-    async def _guard(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
-        try:
-            await fn(*args)
-        except Exception as exc:  # noqa: BLE001 - recorded, re-raised alone by the parent
-            if self.error is None:
-                self.error = exc
-            self.nursery.cancel_scope.cancel()
+Block: TypeAlias = "tuple[int, int, int, list[int]]"
+"""A block to read: (plane, block row, block column, positions in the output)."""
 
 
 def check_ceiling(ctx: ReadContext, nbytes: int, what: str) -> None:
@@ -128,8 +118,11 @@ async def read_samples(
         planes = [(0, list(range(len(samples))))]
         plane_samples = {0: list(samples)}
 
-    blocks: list[tuple[int, int, int, list[int]]] = []  # (plane, row, col, out positions)
+    blocks: list[Block] = []
     ranges: list[tuple[int, int]] = []
+    cached: list[tuple[Block, npt.NDArray[Any]]] = []
+    waiting: list[tuple[Block, trio.Event]] = []
+    cache = ctx.cache
     size = ctx.source.size
     for plane, positions in planes:
         for r in range(row0, row1 + 1):
@@ -146,40 +139,127 @@ async def read_samples(
                         f"block {idx} of IFD {info.ifd_index} at bytes {offset}..{offset + count}"
                         f" lies beyond the end of the {size}-byte object",
                     )
-                blocks.append((plane, r, c, positions))
+                block = (plane, r, c, positions)
+                if cache is not None:
+                    hit = cache.get(_key(ctx, info, block))
+                    if hit is not None:
+                        cached.append((block, hit))
+                        continue
+                    event = cache.pending(_key(ctx, info, block))
+                    if event is not None:
+                        waiting.append((block, event))
+                        continue
+                blocks.append(block)
                 ranges.append((offset, offset + count))
+    ctx.source.cache_hits += len(cached)
+    claimed = [_key(ctx, info, b) for b in blocks] if cache is not None else []
+    for key in claimed:
+        # Claimed before the first checkpoint: concurrent reads of these blocks
+        # wait for this one instead of fetching them again.
+        cache.claim(key)  # type: ignore[union-attr]
+    try:
+        await _run_read(
+            ctx, info, window, out, blocks, ranges, cached, waiting, plane_samples, block_bytes
+        )
+    finally:
+        for key in claimed:
+            cache.release(key)  # type: ignore[union-attr]
+
+
+async def _run_read(
+    ctx: ReadContext,
+    info: ImageInfo,
+    window: Window,
+    out: npt.NDArray[Any],
+    blocks: list[Block],
+    ranges: list[tuple[int, int]],
+    cached: list[tuple[Block, npt.NDArray[Any]]],
+    waiting: list[tuple[Block, trio.Event]],
+    plane_samples: dict[int, list[int]],
+    block_bytes: int,
+) -> None:
+    path = ctx.source.path
+    cache = ctx.cache
+    bw, bh = info.block_width, info.block_height
+    fill_cache = cache is not None and cache.admits(len(blocks) * block_bytes)
 
     requests = coalesce_ranges(ranges, ctx.source.coalesce_gap, ctx.source.max_request)
     ctx.source.ranges_coalesced += len(ranges) - len(requests)
     decode_limiter = _get_decode_limiter()
 
-    def decode_and_paste(data: memoryview, block: tuple[int, int, int, list[int]]) -> None:
+    def paste(block: Block, arr: npt.NDArray[Any]) -> None:
         plane, r, c, positions = block
-        top = r * bh
+        _paste(arr, out, window, r * bh, c * bw, positions, plane_samples[plane])
+
+    def decode_and_paste(data: memoryview, block: Block) -> npt.NDArray[Any]:
+        top = block[1] * bh
         rows = min(bh, info.height - top) if not info.tiled else bh
         arr = decode_block(path, info, data, ctx.byteorder, rows, jpeg=ctx.jpeg)
-        _paste(arr, out, window, top, c * bw, positions, plane_samples[plane])
+        paste(block, arr)
+        return arr
 
-    async def decode_one(data: memoryview, block: tuple[int, int, int, list[int]]) -> None:
+    def paste_all(items: list[tuple[Block, npt.NDArray[Any]]]) -> None:
+        for block, arr in items:
+            paste(block, arr)
+
+    async def decode_one(data: memoryview, block: Block) -> None:
         async with ctx.limiter:
-            await trio.to_thread.run_sync(decode_and_paste, data, block, limiter=decode_limiter)
+            arr = await trio.to_thread.run_sync(
+                decode_and_paste, data, block, limiter=decode_limiter
+            )
         ctx.source.blocks_decoded += 1
+        if fill_cache:
+            assert cache is not None
+            cache.put(_key(ctx, info, block), arr)
 
-    async def fetch_request(start: int, end: int, members: list[int], runner: _FirstError) -> None:
-        async with ctx.limiter:
-            data = await ctx.source.fetch(start, end)
-        for i in members:
-            b_start, b_end = ranges[i]
-            runner.start_soon(decode_one, data[b_start - start : b_end - start], blocks[i])
+    async def fetch_request(start: int, end: int, members: list[int]) -> None:
+        try:
+            async with ctx.limiter:
+                data = await ctx.source.fetch(start, end)
+            async with trio.open_nursery() as decodes:
+                for i in members:
+                    b_start, b_end = ranges[i]
+                    decodes.start_soon(decode_one, data[b_start - start : b_end - start], blocks[i])
+        finally:
+            if cache is not None:
+                for i in members:  # wake readers waiting for these blocks
+                    cache.release(_key(ctx, info, blocks[i]))
+
+    async def wait_for_other_read(block: Block, event: trio.Event) -> None:
+        await event.wait()
+        assert cache is not None
+        arr = cache.get(_key(ctx, info, block))
+        if arr is None:
+            # The other read failed, was cancelled or did not keep it: fetch it.
+            idx = info.block_index(block[0], block[1], block[2])
+            offset, count = int(info.offsets[idx]), int(info.byte_counts[idx])  # type: ignore[index]
+            async with ctx.limiter:
+                data = await ctx.source.fetch(offset, offset + count)
+            await decode_one(data, block)
+        else:
+            await trio.to_thread.run_sync(paste, block, arr, limiter=decode_limiter)
 
     async with trio.open_nursery() as nursery:
-        runner = _FirstError(nursery)
+        runner = FirstError(nursery)
         for start, end, members in requests:
-            runner.start_soon(fetch_request, start, end, members, runner)
+            runner.start_soon(fetch_request, start, end, members)
+        for block, event in waiting:
+            runner.start_soon(wait_for_other_read, block, event)
+        if cached:
+            # Pasting cached blocks is a copy per block: off the trio thread.
+            runner.start_soon(
+                functools.partial(
+                    trio.to_thread.run_sync, paste_all, cached, limiter=decode_limiter
+                )
+            )
     if runner.error is not None:
         if isinstance(runner.error, GeoTIFFError):
             raise runner.error
         raise CorruptFileError(path, f"read failed: {runner.error!r}") from runner.error
+
+
+def _key(ctx: ReadContext, info: ImageInfo, block: Block) -> BlockKey:
+    return (ctx.source.token, info.ifd_index, info.block_index(block[0], block[1], block[2]))
 
 
 def _fill_block(

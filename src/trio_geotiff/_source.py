@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Final
 
 import attrs
@@ -16,6 +17,7 @@ __all__ = ["ObjectSource", "Statistics", "coalesce_ranges"]
 DEFAULT_COALESCE_GAP: Final = 64 * 1024
 # No single request larger than this (keeps memory per in-flight task bounded).
 DEFAULT_MAX_REQUEST: Final = 32 * 1024 * 1024
+_tokens = itertools.count(1)
 
 
 @attrs.frozen
@@ -30,6 +32,8 @@ class Statistics:
     """Block byte ranges that were merged into a neighbour's request."""
     blocks_decoded: int
     """Tiles or strips decoded."""
+    cache_hits: int
+    """Blocks served from the decoded-block cache."""
 
 
 @attrs.define(eq=False)
@@ -47,6 +51,9 @@ class ObjectSource:
     bytes_fetched: int = 0
     ranges_coalesced: int = 0
     blocks_decoded: int = 0
+    cache_hits: int = 0
+    token: int = attrs.field(factory=lambda: next(_tokens))
+    """Unique per opened object (cache keys; ``id()`` could be reused)."""
     _extra: dict[tuple[int, int], bytes] = attrs.field(factory=dict)
 
     @classmethod
@@ -84,6 +91,7 @@ class ObjectSource:
             bytes_fetched=self.bytes_fetched,
             ranges_coalesced=self.ranges_coalesced,
             blocks_decoded=self.blocks_decoded,
+            cache_hits=self.cache_hits,
         )
 
 
