@@ -8,8 +8,8 @@ requests in flight, and that store failures surface as our errors.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -27,33 +27,6 @@ pytestmark = pytest.mark.network
 NO_RETRY = {"max_retries": 0, "retry_timeout": timedelta(seconds=5)}
 
 
-@pytest.fixture(scope="module")
-def cog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2048x2048 3-band COG with 256-px tiles (64 tiles per band-row... 8 per row)."""
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.shutil import copy as rio_copy
-    from affine import Affine
-
-    root = tmp_path_factory.mktemp("remote")
-    rng = np.random.default_rng(1)
-    base = rng.integers(0, 255, (3, 64, 64), dtype=np.uint8)
-    data = np.kron(base, np.ones((32, 32), dtype=np.uint8)) + rng.integers(0, 8, (3, 2048, 2048), dtype=np.uint8)
-    profile = {
-        "driver": "GTiff", "width": 2048, "height": 2048, "count": 3, "dtype": "uint8",
-        "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 2,
-        "crs": "EPSG:3857", "transform": Affine(10, 0, 1000, 0, -10, 2000),
-    }
-    tmp = root / "tmp.tif"
-    with rasterio.open(tmp, "w", **profile) as ds:
-        ds.write(data)
-        ds.build_overviews([2, 4, 8], Resampling.average)
-    with rasterio.open(tmp) as src:
-        rio_copy(src, root / "cog.tif", copy_src_overviews=True, **profile)
-    tmp.unlink()
-    return root
-
-
 @pytest.fixture
 def http(cog_dir: Path) -> Iterator[HTTPServerHandle]:
     with serve_http(cog_dir) as handle:
@@ -61,10 +34,16 @@ def http(cog_dir: Path) -> Iterator[HTTPServerHandle]:
 
 
 def http_store(handle: HTTPServerHandle, **retry: object) -> HTTPStore:
-    return HTTPStore.from_url(handle.url, retry_config=retry or NO_RETRY, client_options={"allow_http": True, "timeout": timedelta(seconds=10)})
+    return HTTPStore.from_url(
+        handle.url,
+        retry_config=retry or NO_RETRY,
+        client_options={"allow_http": True, "timeout": timedelta(seconds=10)},
+    )
 
 
-async def test_open_is_one_request_and_reads_match_local(http: HTTPServerHandle, cog_dir: Path) -> None:
+async def test_open_is_one_request_and_reads_match_local(
+    http: HTTPServerHandle, cog_dir: Path
+) -> None:
     tif = await GeoTIFF.open("cog.tif", store=http_store(http))
     assert http.stats().requests_total == 1
     assert tif.statistics().requests == 1
@@ -93,7 +72,9 @@ async def test_cancel_aborts_requests_in_flight(http: HTTPServerHandle) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(tif.read)
             # Wait (in a thread, the server is real) until requests are streaming.
-            stats = await trio.to_thread.run_sync(lambda: http.wait_for(lambda s: s.in_flight >= 2, 5.0))
+            stats = await trio.to_thread.run_sync(
+                lambda: http.wait_for(lambda s: s.in_flight >= 2, 5.0)
+            )
             in_flight = stats.in_flight
             t0 = time.perf_counter()
             nursery.cancel_scope.cancel()
@@ -122,7 +103,10 @@ async def test_limiter_bounds_requests_in_flight(http: HTTPServerHandle) -> None
 
 async def test_one_limiter_shared_by_many_files(http: HTTPServerHandle) -> None:
     limiter = trio.CapacityLimiter(3)
-    tifs = [await GeoTIFF.open("cog.tif", store=http_store(http), limiter=limiter, coalesce_gap=0) for _ in range(4)]
+    tifs = [
+        await GeoTIFF.open("cog.tif", store=http_store(http), limiter=limiter, coalesce_gap=0)
+        for _ in range(4)
+    ]
     http.reset()
     http.faults.set(latency=0.01)
     async with trio.open_nursery() as nursery:
@@ -154,7 +138,11 @@ async def test_transient_errors_are_retried(http: HTTPServerHandle, cog_dir: Pat
     store = http_store(
         http,
         max_retries=3,
-        backoff={"init_backoff": timedelta(milliseconds=10), "max_backoff": timedelta(milliseconds=50), "base": 2},
+        backoff={
+            "init_backoff": timedelta(milliseconds=10),
+            "max_backoff": timedelta(milliseconds=50),
+            "base": 2,
+        },
         retry_timeout=timedelta(seconds=5),
     )
     tif = await GeoTIFF.open("cog.tif", store=store)

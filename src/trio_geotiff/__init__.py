@@ -15,6 +15,8 @@ from ._georef import GroundControlPoint as GroundControlPoint
 from ._geotiff import GeoTIFF as GeoTIFF
 from ._geotiff import Overview as Overview
 from ._image import Compression as Compression
+from ._many import open_many as open_many
+from ._many import read_many as read_many
 from ._source import Statistics as Statistics
 from ._window import BoundingBox as BoundingBox
 from ._window import Window as Window
@@ -22,18 +24,20 @@ from ._window import Window as Window
 __version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "Array",
     "BoundingBox",
     "ColorInterp",
     "Compression",
+    "errors",
     "GeoTIFF",
     "GroundControlPoint",
     "Interleaving",
+    "open_many",
     "Overview",
+    "read_many",
     "Statistics",
     "Window",
-    "__version__",
-    "errors",
 ]
 
 

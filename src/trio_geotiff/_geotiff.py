@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, Final, Literal, TypeAlias, final
 
@@ -321,6 +322,111 @@ class _Raster:
             nodata=file.nodata,
         )
 
+    @property
+    def tile_count(self) -> tuple[int, int]:
+        """``(columns, rows)`` of internal blocks (tiles, or strips as one column)."""
+        return (self._image.blocks_across, self._image.blocks_down)
+
+    def tile_window(self, x: int, y: int) -> Window:
+        """The pixels of internal block ``(x, y)``, clipped to the image.
+
+        Raises:
+            InvalidWindowError: ``(x, y)`` is not a block of this image.
+        """
+        across, down = self.tile_count
+        if not (isinstance(x, int) and isinstance(y, int) and 0 <= x < across and 0 <= y < down):
+            raise InvalidWindowError(
+                self.path, f"tile ({x}, {y}) is outside the {across}x{down} tile grid"
+            )
+        bw, bh = self._image.block_width, self._image.block_height
+        col, row = x * bw, y * bh
+        return Window(col, row, min(bw, self.width - col), min(bh, self.height - row))
+
+    async def fetch_tile(
+        self, x: int, y: int, *, indexes: Sequence[int] | int | None = None
+    ) -> Array:
+        """Read internal block ``(x, y)`` (column, row), clipped to the image.
+
+        The `Array` carries the tile's own transform. Indices are checked
+        before anything is fetched.
+
+        Raises:
+            InvalidWindowError: ``(x, y)`` is not a block of this image.
+
+        **Cancellation:** as `read`.
+        """
+        return await self.read(window=self.tile_window(x, y), indexes=indexes)
+
+    async def fetch_tiles(
+        self, xy: Sequence[tuple[int, int]], *, indexes: Sequence[int] | int | None = None
+    ) -> list[Array]:
+        """Read several internal blocks concurrently, in the order given.
+
+        Raises:
+            InvalidWindowError: One of the pairs is not a block of this image
+                (checked for all of them before anything is fetched).
+
+        **Cancellation:** cancelling cancels every tile's read; nothing keeps running.
+        """
+        windows = [self.tile_window(x, y) for x, y in xy]
+        results: list[Array | None] = [None] * len(windows)
+
+        async def one(i: int) -> None:
+            results[i] = await self.read(window=windows[i], indexes=indexes)
+
+        async with first_error_nursery() as nursery:
+            for i in range(len(windows)):
+                nursery.start_soon(one, i)
+        return [r for r in results if r is not None]
+
+    def open_tile_stream(
+        self,
+        tiles: Sequence[tuple[int, int]] | None = None,
+        *,
+        indexes: Sequence[int] | int | None = None,
+        batch: int = 8,
+    ) -> contextlib.AbstractAsyncContextManager[
+        trio.abc.ReceiveChannel[tuple[tuple[int, int], Array]]
+    ]:
+        """Stream internal blocks as ``((x, y), Array)`` pairs, in order.
+
+        Use as ``async with tif.open_tile_stream() as tiles: async for (x, y), arr in tiles``.
+        At most ``batch`` tiles are read ahead of the consumer (backpressure:
+        memory stays bounded however slow the consumer is). Leaving the
+        ``async with`` early cancels the reads in flight.
+
+        Args:
+            tiles: ``(x, y)`` pairs to stream (default: every block, row by row).
+            indexes: 1-based bands to read (default: all).
+            batch: How many tiles are read concurrently ahead of the consumer.
+
+        Raises:
+            InvalidWindowError: A pair is not a block of this image.
+
+        **Cancellation:** exiting the block or cancelling the consumer cancels
+        the producer task and its reads; no task outlives the ``async with``.
+        """
+        across, down = self.tile_count
+        order = (
+            list(tiles)
+            if tiles is not None
+            else [(x, y) for y in range(down) for x in range(across)]
+        )
+        for x, y in order:
+            self.tile_window(x, y)  # validate before anything starts
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        return _tile_stream(self, order, indexes, batch)
+
+    @property
+    def mask_kind(self) -> Literal["mask", "alpha", "nodata"] | None:
+        """Where read masks come from, in GDAL's order of precedence.
+
+        ``"mask"``: an internal (or ``.msk``) mask image; ``"alpha"``: an alpha
+        band; ``"nodata"``: the nodata value; None: every pixel is valid.
+        """
+        return self._mask_kind()  # type: ignore[return-value]
+
     def _mask_kind(self) -> str | None:
         if self._mask is not None:
             return "mask"
@@ -358,6 +464,22 @@ class _Raster:
             nursery.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
             nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
         return np.asarray(mask_out[0] != 0, dtype=np.bool_)
+
+
+@trio.as_safe_channel
+async def _tile_stream(
+    raster: _Raster,
+    order: list[tuple[int, int]],
+    indexes: Sequence[int] | int | None,
+    batch: int,
+) -> AsyncGenerator[tuple[tuple[int, int], Array], None]:
+    # Read one batch ahead of what the consumer takes: the next batch is
+    # fetched while this one is handed out.
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        arrays = await raster.fetch_tiles(chunk, indexes=indexes)
+        for xy, arr in zip(chunk, arrays, strict=True):
+            yield xy, arr
 
 
 def _nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
