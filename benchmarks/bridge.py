@@ -28,9 +28,8 @@ import trio
 from obstore.store import HTTPStore, MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import serve_http  # noqa: E402
-
-from trio_geotiff import _bridge  # noqa: E402
+from servers import serve_http
+from trio_geotiff import _bridge
 
 N = 2000
 
@@ -52,7 +51,11 @@ async def per_call() -> dict[str, float]:
     async def thread_asyncio_run() -> None:
         await trio.to_thread.run_sync(lambda: asyncio.run(one_get()))
 
-    for name, fn in (("portal", portal), ("to_thread(sync get_range)", thread_sync), ("to_thread(asyncio.run)", thread_asyncio_run)):
+    for name, fn in (
+        ("portal", portal),
+        ("to_thread(sync get_range)", thread_sync),
+        ("to_thread(asyncio.run)", thread_asyncio_run),
+    ):
         for _ in range(50):
             await fn()
         t0 = time.perf_counter()
@@ -65,14 +68,17 @@ async def per_call() -> dict[str, float]:
 async def cancellation(root: Path) -> dict[str, tuple[float, int, int]]:
     out = {}
     with serve_http(root) as http:
-        store = HTTPStore.from_url(http.url, client_options={"allow_http": True}, retry_config={"max_retries": 0})
+        store = HTTPStore.from_url(
+            http.url, client_options={"allow_http": True}, retry_config={"max_retries": 0}
+        )
 
         async def portal() -> None:
             await _bridge.fetch_range(store, "big.bin", 0, 1_000_000)
 
         async def thread_sync() -> None:
             await trio.to_thread.run_sync(
-                lambda: obstore.get_range(store, "big.bin", start=0, end=1_000_000), abandon_on_cancel=True
+                lambda: obstore.get_range(store, "big.bin", start=0, end=1_000_000),
+                abandon_on_cancel=True,
             )
 
         for name, fn in (("portal", portal), ("to_thread(sync, abandon_on_cancel)", thread_sync)):
@@ -94,7 +100,7 @@ async def cancellation(root: Path) -> dict[str, tuple[float, int, int]]:
     return out
 
 
-async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float, float, float]:  # noqa: ANN001
+async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float, float, float]:
     """Decode n tiles in worker threads (at most ``threads`` at once) under a 1 ms ticker."""
     lat: list[float] = []
     done = trio.Event()
@@ -111,13 +117,15 @@ async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float
         nursery.start_soon(tick)
         async with trio.open_nursery() as work:
             for i in range(n_tiles):
-                work.start_soon(functools.partial(trio.to_thread.run_sync, decode, i, limiter=limiter))
+                work.start_soon(
+                    functools.partial(trio.to_thread.run_sync, decode, i, limiter=limiter)
+                )
         done.set()
     wall = (time.perf_counter() - t0) * 1000
     return float(np.percentile(lat, 99)), max(lat), wall
 
 
-async def ticker_lateness_async(decode_async, n_tiles: int) -> tuple[float, float, float]:  # noqa: ANN001
+async def ticker_lateness_async(decode_async, n_tiles: int) -> tuple[float, float, float]:
     """The same, with each decode awaited through the asyncio portal (async-tiff's rayon pool)."""
     lat: list[float] = []
     done = trio.Event()
@@ -173,7 +181,9 @@ def decode_comparison(path: Path) -> None:
     async def at_async(i: int) -> object:
         return await tiles[i].decode(decoder_registry=registry)  # type: ignore[attr-defined]
 
-    print(f"decode the 64 tiles (512^2 RGB, Deflate + predictor 2) of a 4096^2 window, 1 ms ticker running:")
+    print(
+        "decode the 64 tiles (512^2 RGB, Deflate + predictor 2) of a 4096^2 window, 1 ms ticker running:"
+    )
     for name, fn, runner in (
         ("imagecodecs in trio.to_thread (2 threads)", ours, ticker_lateness),
         ("async-tiff decode_sync in trio.to_thread (2 threads)", at_sync, ticker_lateness),
@@ -186,7 +196,9 @@ def decode_comparison(path: Path) -> None:
         p99 = statistics.median(r[0] for r in results)
         mx = statistics.median(r[1] for r in results)
         wall = statistics.median(r[2] for r in results)
-        print(f"  {name}: wall {wall:.0f} ms, ticker p99 {p99:.1f} ms, max {mx:.1f} ms (medians of 5)")
+        print(
+            f"  {name}: wall {wall:.0f} ms, ticker p99 {p99:.1f} ms, max {mx:.1f} ms (medians of 5)"
+        )
 
 
 def main() -> None:
@@ -195,7 +207,9 @@ def main() -> None:
         root = Path(d)
         (root / "big.bin").write_bytes(b"\1" * 1_000_000)
         for name, (ms, aborted, in_flight) in trio.run(cancellation, root).items():
-            print(f"cancel via {name}: call returned in {ms:.1f} ms; server aborted={aborted}, still streaming={in_flight}")
+            print(
+                f"cancel via {name}: call returned in {ms:.1f} ms; server aborted={aborted}, still streaming={in_flight}"
+            )
     data = Path(__file__).parent / ".data" / "rgb.tif"
     if data.exists():
         decode_comparison(data)

@@ -6,7 +6,7 @@ Writes a PNG plot next to the markdown (docs/benchmarks.png) when matplotlib
 is installed.
 """
 
-# ruff: noqa: PLC0415  (each child imports only the contender it measures)
+
 from __future__ import annotations
 
 import argparse

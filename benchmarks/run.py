@@ -19,7 +19,7 @@ The JSON results go to benchmarks/results/ (``latest.json`` and a time-stamped
 copy); ``python benchmarks/report.py`` turns them into docs/benchmarks.md.
 """
 
-# ruff: noqa: PLC0415  (each child imports only the contender it measures)
+
 from __future__ import annotations
 
 import argparse

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-CORPUS = Path(os.environ.get("TRIO_GEOTIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+CORPUS = Path(
+    os.environ.get("TRIO_GEOTIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
 SKIP_REASON = f"shared corpus not found at {CORPUS}: corpus-wide tests skipped"
 
 
@@ -30,14 +32,19 @@ def tiff_entries() -> list[dict[str, Any]]:
     return [
         e
         for e in manifest()
-        if not e["path"].endswith((".aux.xml", ".ovr", ".msk")) and e.get("driver", "GTiff") in ("GTiff", None)
+        if not e["path"].endswith((".aux.xml", ".ovr", ".msk"))
+        and e.get("driver", "GTiff") in ("GTiff", None)
     ]
 
 
 def params(entries: list[dict[str, Any]]) -> list[Any]:
     """pytest params for entries, or one skipped param when the corpus is absent."""
     if not entries:
-        reason = SKIP_REASON if not (CORPUS / "manifest.json").is_file() else "no corpus file of this kind"
+        reason = (
+            SKIP_REASON
+            if not (CORPUS / "manifest.json").is_file()
+            else "no corpus file of this kind"
+        )
         return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")]
     return [pytest.param(e, id=e["path"]) for e in entries]
 
@@ -49,5 +56,8 @@ def oracle(rel: str, **options: Any) -> Iterator[Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="NO"), rasterio.open(CORPUS / rel, **options) as ds:
+        with (
+            rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="NO"),
+            rasterio.open(CORPUS / rel, **options) as ds,
+        ):
             yield ds

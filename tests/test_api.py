@@ -105,8 +105,10 @@ async def test_open_many_and_read_many_share_a_limiter(cog_dir: Path) -> None:
     files = await open_many(["cog.tif"] * 5, store=LocalStore(str(cog_dir)), limiter=limiter)
     arrays = await read_many(files, Window(10, 20, 100, 50))
     assert [a.shape for a in arrays] == [(3, 50, 100)] * 5
-    left, bottom, right, top = files[0].bounds
-    by_bounds = await read_many(files, bounds=(left, top - 50 * files[0].res[1], left + 100 * files[0].res[0], top))
+    left, _, _, top = files[0].bounds
+    by_bounds = await read_many(
+        files, bounds=(left, top - 50 * files[0].res[1], left + 100 * files[0].res[0], top)
+    )
     assert by_bounds[0].shape == (3, 50, 100)
     assert limiter.borrowed_tokens == 0
     with pytest.raises(ValueError, match="exactly one"):
@@ -145,7 +147,11 @@ async def test_errors_name_the_path_and_the_cause() -> None:
 
     obstore.put(store, "text.tif", b"hello, this is not a TIFF at all")
     obstore.put(store, "short.tif", b"II*\0")
-    obstore.put(store, "loop.tif", b"II*\0\x08\0\0\0" + b"\x01\0" + b"\0\x01\x03\0\x01\0\0\0\x10\0\0\0" + b"\x08\0\0\0")
+    obstore.put(
+        store,
+        "loop.tif",
+        b"II*\0\x08\0\0\0" + b"\x01\0" + b"\0\x01\x03\0\x01\0\0\0\x10\0\0\0" + b"\x08\0\0\0",
+    )
     with pytest.raises(NotATIFFError, match="text.tif"):
         await GeoTIFF.open("text.tif", store=store)
     with pytest.raises(NotATIFFError, match="short.tif"):
@@ -162,8 +168,18 @@ async def test_errors_name_the_path_and_the_cause() -> None:
 def test_errors_pickle_and_form_one_hierarchy() -> None:
     err = CorruptFileError("a/b.tif", "IFD 0 is broken")
     copy = pickle.loads(pickle.dumps(err))
-    assert (copy.path, copy.reason, str(copy)) == ("a/b.tif", "IFD 0 is broken", "a/b.tif: IFD 0 is broken")
-    for cls in (CorruptFileError, InvalidWindowError, NotATIFFError, ResourceLimitError, StoreError):
+    assert (copy.path, copy.reason, str(copy)) == (
+        "a/b.tif",
+        "IFD 0 is broken",
+        "a/b.tif: IFD 0 is broken",
+    )
+    for cls in (
+        CorruptFileError,
+        InvalidWindowError,
+        NotATIFFError,
+        ResourceLimitError,
+        StoreError,
+    ):
         assert issubclass(cls, GeoTIFFError)
     assert issubclass(InvalidWindowError, ValueError)
 

@@ -18,7 +18,7 @@ from obstore.store import LocalStore
 
 from corpus import CORPUS, oracle, params, tiff_entries
 from trio_geotiff import GeoTIFF, Window
-from trio_geotiff.errors import CorruptFileError, GeoTIFFError, NotATIFFError, UnsupportedError
+from trio_geotiff.errors import GeoTIFFError, NotATIFFError, UnsupportedError
 
 pytestmark = pytest.mark.corpus
 
@@ -41,7 +41,8 @@ CRS_REFUSED = {"georust-geotiff/merc.tif", "node-gdal-async/unsupported-srs.tif"
 YCBCR_JPEG = {
     e["path"]
     for e in tiff_entries()
-    if e.get("tiff", {}).get("ifds") and e["tiff"]["ifds"][0].get("photometric") == "YCBCR"
+    if e.get("tiff", {}).get("ifds")
+    and e["tiff"]["ifds"][0].get("photometric") == "YCBCR"
     and e["tiff"]["ifds"][0].get("compression_code") == 7
 }
 LOSSY = {"JPEG", "YCbCr JPEG", "WEBP", "LERC", "JPEG2000"}
@@ -59,7 +60,11 @@ def _nodata_equal(a: float | None, b: float | None) -> bool:
 
 def _dtype_name(tif: GeoTIFF, rio_dtype: str) -> str:
     # rasterio names complex int16 "complex_int16" and reads it as complex64.
-    return "complex_int16" if rio_dtype == "complex_int16" and tif.dtype == np.complex64 else str(tif.dtype)
+    return (
+        "complex_int16"
+        if rio_dtype == "complex_int16" and tif.dtype == np.complex64
+        else str(tif.dtype)
+    )
 
 
 @pytest.mark.parametrize("entry", params(tiff_entries()))
@@ -72,7 +77,11 @@ async def test_metadata_matches_gdal(entry: dict[str, Any]) -> None:
     tif = await GeoTIFF.open(rel, store=store(), sidecars=True)
     if rel in CRS_REFUSED:
         assert tif.crs is None
-        assert (tif.width, tif.height, tif.count) == (entry["width"], entry["height"], entry["count"])
+        assert (tif.width, tif.height, tif.count) == (
+            entry["width"],
+            entry["height"],
+            entry["count"],
+        )
         return
     with oracle(rel) as ds:
         assert (tif.width, tif.height, tif.count) == (ds.width, ds.height, ds.count)
@@ -85,7 +94,9 @@ async def test_metadata_matches_gdal(entry: dict[str, Any]) -> None:
         else:
             assert tif.crs is not None
             assert tif.crs == pyproj.CRS.from_wkt(ds.crs.to_wkt())
-        assert tif.transform.almost_equals(ds.transform, precision=1e-9 * max(1.0, *map(abs, ds.transform)))
+        assert tif.transform.almost_equals(
+            ds.transform, precision=1e-9 * max(1.0, *map(abs, ds.transform))
+        )
         assert np.allclose(tuple(tif.bounds), tuple(ds.bounds), rtol=1e-9)
         assert np.allclose(tif.res, ds.res, rtol=1e-9)
         assert [c.value for c in tif.colorinterp] == [c.name for c in ds.colorinterp]
@@ -149,7 +160,13 @@ def _compare(rel: str, ours: Any, ref: np.ndarray, lossy: bool) -> None:
 
 def _read_params() -> list[Any]:
     out = []
-    for p in params([e for e in tiff_entries() if e.get("opens") is True and not e.get("gdal", {}).get("read_error")]):
+    for p in params(
+        [
+            e
+            for e in tiff_entries()
+            if e.get("opens") is True and not e.get("gdal", {}).get("read_error")
+        ]
+    ):
         entry = p.values[0]
         marks = list(p.marks)
         out.append(pytest.param(entry, marks=marks, id=p.id))
@@ -160,7 +177,9 @@ def _read_params() -> list[Any]:
 async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
     rel = entry["path"]
     # YCbCr JPEG is compared in GDAL-exact mode; the fast mode is bounded below.
-    tif = await GeoTIFF.open(rel, store=store(), sidecars=True, jpeg="gdal" if rel in YCBCR_JPEG else "fast")
+    tif = await GeoTIFF.open(
+        rel, store=store(), sidecars=True, jpeg="gdal" if rel in YCBCR_JPEG else "fast"
+    )
     if rel in UNSUPPORTED:
         with pytest.raises(UnsupportedError):
             await tif.read(window=Window(0, 0, 1, 1))
@@ -178,14 +197,20 @@ async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
             assert arr.transform.almost_equals(ds.window_transform(rw))
         # A band subset (last band first) and a boundless window over the corner.
         if tif.count > 1:
-            sub = await tif.read(window=Window(0, 0, min(64, tif.width), min(64, tif.height)), indexes=[tif.count, 1])
+            sub = await tif.read(
+                window=Window(0, 0, min(64, tif.width), min(64, tif.height)), indexes=[tif.count, 1]
+            )
             rw = RioWindow(0, 0, min(64, tif.width), min(64, tif.height))
             _compare(rel, sub.data, ds.read([ds.count, 1], window=rw), lossy)
         bw = Window(tif.width - 10, tif.height - 10, 30, 20)
         arr = await tif.read(window=bw, boundless=True, fill_value=0)
         if tif.transform.is_rectilinear:
             # (rasterio's boundless reads of rotated rasters go through a warped VRT.)
-            ref = ds.read(window=RioWindow(bw.col_off, bw.row_off, bw.width, bw.height), boundless=True, fill_value=0)
+            ref = ds.read(
+                window=RioWindow(bw.col_off, bw.row_off, bw.width, bw.height),
+                boundless=True,
+                fill_value=0,
+            )
             _compare(rel, arr.data, ref, lossy)
         assert arr.mask is not None
         assert not arr.mask[10:, :].any()
@@ -200,11 +225,20 @@ async def test_pixels_and_masks_match_gdal(entry: dict[str, Any]) -> None:
             arr = await ov.read(window=w, masked=True)
             rw = RioWindow(0, 0, w.width, w.height)
             _compare(rel, arr.data, ods.read(window=rw), lossy)
-            assert np.array_equal(arr.mask, ods.dataset_mask(window=rw) > 0), f"{rel}: overview mask differs"
+            assert np.array_equal(arr.mask, ods.dataset_mask(window=rw) > 0), (
+                f"{rel}: overview mask differs"
+            )
 
 
 @pytest.mark.parametrize(
-    "entry", params([e for e in tiff_entries() if e.get("opens") is True and e.get("gdal", {}).get("read_error")])
+    "entry",
+    params(
+        [
+            e
+            for e in tiff_entries()
+            if e.get("opens") is True and e.get("gdal", {}).get("read_error")
+        ]
+    ),
 )
 async def test_files_gdal_cannot_read_raise_our_error(entry: dict[str, Any]) -> None:
     rel = entry["path"]
@@ -220,9 +254,14 @@ async def test_non_tiffs_raise_not_a_tiff(entry: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", params([e for e in tiff_entries() if e["path"] in YCBCR_JPEG and not e["gdal"].get("read_error")])
+    "entry",
+    params(
+        [e for e in tiff_entries() if e["path"] in YCBCR_JPEG and not e["gdal"].get("read_error")]
+    ),
 )
-async def test_fast_ycbcr_jpeg_differs_from_gdal_within_the_documented_bound(entry: dict[str, Any]) -> None:
+async def test_fast_ycbcr_jpeg_differs_from_gdal_within_the_documented_bound(
+    entry: dict[str, Any],
+) -> None:
     rel = entry["path"]
     tif = await GeoTIFF.open(rel, store=store())
     window = _windows(tif.width, tif.height, tif.block_shapes[0])[0]

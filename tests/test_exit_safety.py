@@ -28,9 +28,17 @@ def cog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("exit")
     data = np.random.default_rng(0).integers(0, 255, (3, 1024, 1024), dtype=np.uint8)
     profile = {
-        "driver": "GTiff", "width": 1024, "height": 1024, "count": 3, "dtype": "uint8",
-        "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
-        "crs": "EPSG:3857", "transform": Affine(10, 0, 0, 0, -10, 0),
+        "driver": "GTiff",
+        "width": 1024,
+        "height": 1024,
+        "count": 3,
+        "dtype": "uint8",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "crs": "EPSG:3857",
+        "transform": Affine(10, 0, 0, 0, -10, 0),
     }
     with rasterio.open(root / "x.tif", "w", **profile) as ds:
         ds.write(data)
@@ -38,13 +46,17 @@ def cog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("scenario", "expected"), [("open", 0), ("read", 0), ("cancel", 0), ("error", 3)])
+@pytest.mark.parametrize(
+    ("scenario", "expected"), [("open", 0), ("read", 0), ("cancel", 0), ("error", 3)]
+)
 def test_exit_code_is_always_the_expected_one(cog: Path, scenario: str, expected: int) -> None:
     codes = []
     for _ in range(RUNS):
         proc = subprocess.run(
             [sys.executable, str(SCRIPT), scenario, str(cog), "x.tif"],
-            capture_output=True, timeout=60, check=False,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         codes.append(proc.returncode)
         assert proc.returncode == expected, (codes, proc.stderr.decode()[-2000:])

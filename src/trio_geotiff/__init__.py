@@ -24,20 +24,20 @@ from ._window import Window as Window
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
     "Array",
     "BoundingBox",
     "ColorInterp",
     "Compression",
-    "errors",
     "GeoTIFF",
     "GroundControlPoint",
     "Interleaving",
-    "open_many",
     "Overview",
-    "read_many",
     "Statistics",
     "Window",
+    "__version__",
+    "errors",
+    "open_many",
+    "read_many",
 ]
 
 

@@ -38,7 +38,7 @@ class S3Handle:
     """A running `serve_s3` server with one bucket."""
 
     def __init__(self, endpoint: str, bucket: str) -> None:
-        import boto3  # noqa: PLC0415 (imported on use: boto3 and moto load slowly)
+        import boto3
 
         self.endpoint: str = endpoint
         self.bucket: str = bucket
@@ -69,7 +69,7 @@ class S3Handle:
 
         `client_options` are merged over ``{"allow_http": True}``.
         """
-        from obstore.store import S3Store  # noqa: PLC0415
+        from obstore.store import S3Store
 
         options: ClientConfig = {"allow_http": True}
         if client_options:
@@ -99,7 +99,7 @@ class S3Handle:
 @contextlib.contextmanager
 def serve_s3(*, bucket: str | None = None, stop_timeout: float = 5.0) -> Iterator[S3Handle]:
     """Run a moto S3 server on http://127.0.0.1:<free port> with a new bucket until the block exits."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+    from moto.server import ThreadedMotoServer
 
     access_log = logging.getLogger("werkzeug")  # moto's server logs each request there
     old_level = access_log.level
