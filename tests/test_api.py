@@ -29,7 +29,9 @@ async def open_cog(cog_dir: Path, **options: object) -> GeoTIFF:
 
 
 def test_public_names_are_exported_and_documented() -> None:
-    assert trio_geotiff.__all__ == sorted(trio_geotiff.__all__, key=str.casefold)
+    public = {n for n in vars(trio_geotiff) if not n.startswith("_")} | {"__version__"}
+    public -= {"annotations"}  # from __future__
+    assert set(trio_geotiff.__all__) == public
     for name in trio_geotiff.__all__:
         obj = getattr(trio_geotiff, name)
         assert obj.__doc__, name
