@@ -99,6 +99,13 @@ async def test_metadata_matches_gdal(entry: dict[str, Any]) -> None:
         )
         assert np.allclose(tuple(tif.bounds), tuple(ds.bounds), rtol=1e-9)
         assert np.allclose(tif.res, ds.res, rtol=1e-9)
+        row, col = tif.height // 3, tif.width // 2
+        for offset in ("center", "ul", "lr"):
+            assert np.allclose(
+                tif.xy(row, col, offset=offset), ds.xy(row, col, offset=offset), rtol=1e-12
+            )
+        x, y = tif.xy(row, col)
+        assert tif.index(x, y) == ds.index(x, y)
         assert [c.value for c in tif.colorinterp] == [c.name for c in ds.colorinterp]
         assert tif.scales == ds.scales
         assert tif.offsets == ds.offsets

@@ -127,6 +127,18 @@ async def test_server_error_is_store_error_naming_the_path(http: HTTPServerHandl
         await tif.read(window=Window(0, 0, 256, 256))
 
 
+async def test_permanent_errors_are_raised_at_once(http: HTTPServerHandle) -> None:
+    # Retries allowed, but a 403 is not transient: one request, then our error.
+    tif = await GeoTIFF.open(
+        "cog.tif", store=http_store(http, max_retries=5, retry_timeout=timedelta(seconds=5))
+    )
+    http.reset()
+    http.faults.set(status=403)
+    with pytest.raises(StoreError, match=r"cog\.tif"):
+        await tif.read(window=Window(0, 0, 256, 256))
+    assert http.stats().requests_total == 1
+
+
 async def test_truncated_body_is_an_error_not_wrong_pixels(http: HTTPServerHandle) -> None:
     tif = await GeoTIFF.open("cog.tif", store=http_store(http))
     http.faults.set(truncate_to=100)
