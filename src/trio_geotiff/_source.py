@@ -6,7 +6,6 @@ import itertools
 from typing import Any, Final
 
 import attrs
-import trio
 
 from . import _bridge
 
@@ -17,6 +16,7 @@ __all__ = ["ObjectSource", "Statistics", "coalesce_ranges"]
 DEFAULT_COALESCE_GAP: Final = 64 * 1024
 # No single request larger than this (keeps memory per in-flight task bounded).
 DEFAULT_MAX_REQUEST: Final = 32 * 1024 * 1024
+_MIN_HEADER_CHUNK: Final = 16 * 1024
 _tokens = itertools.count(1)
 
 
@@ -54,7 +54,8 @@ class ObjectSource:
     cache_hits: int = 0
     token: int = attrs.field(factory=lambda: next(_tokens))
     """Unique per opened object (cache keys; ``id()`` could be reused)."""
-    _extra: dict[tuple[int, int], bytes] = attrs.field(factory=dict)
+    _extra: dict[int, bytes] = attrs.field(factory=dict)
+    """Metadata chunks fetched after the prefetch, by start offset."""
 
     @classmethod
     async def open(cls, store: Any, path: str, prefetch: int) -> ObjectSource:
@@ -65,17 +66,19 @@ class ObjectSource:
         )
 
     async def read_header(self, start: int, end: int) -> bytes:
-        """Bytes of the header area, served from the prefetch when possible."""
+        """Bytes of the metadata area, served from what was already fetched when possible."""
         if end <= len(self.head):
             return self.head[start:end]
-        key = (start, end)
-        cached = self._extra.get(key)
-        if cached is None:
-            # Metadata beyond the prefetch (non-COG files keep IFDs at the end):
-            # read generously around it, since IFD values sit close together.
-            cached = bytes(await self.fetch(start, end))
-            self._extra[key] = cached
-        return cached
+        for seg_start, seg in self._extra.items():
+            if seg_start <= start and end <= seg_start + len(seg):
+                return seg[start - seg_start : end - seg_start]
+        # Metadata beyond the prefetch (non-COG files often keep IFDs at the
+        # end): read a prefetch-sized chunk, since an IFD's values sit close
+        # together and one request beats one per tag.
+        chunk_end = min(self.size, max(end, start + len(self.head), start + _MIN_HEADER_CHUNK))
+        seg = bytes(await self.fetch(start, chunk_end))
+        self._extra[start] = seg
+        return seg[: end - start]
 
     async def fetch(self, start: int, end: int) -> memoryview:
         """Fetch bytes ``[start, end)``, counted."""
@@ -121,7 +124,3 @@ def coalesce_ranges(
         merged.append((start, end, [i]))
     return merged
 
-
-async def checkpoint() -> None:
-    """An unconditional trio checkpoint."""
-    await trio.lowlevel.checkpoint()
