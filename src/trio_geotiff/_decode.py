@@ -15,7 +15,7 @@ import imagecodecs
 import numpy as np
 import numpy.typing as npt
 
-from ._image import MASK, YCBCR, Compression, ImageInfo
+from ._image import YCBCR, Compression, ImageInfo
 from ._jpeg import decode_jpeg
 from .errors import CorruptFileError, UnsupportedError
 
@@ -31,7 +31,12 @@ _BYTE_CODECS: Final[dict[Compression, Callable[[bytes], Any]]] = {
 _IMAGE_CODECS: Final = frozenset(
     {Compression.JPEG, Compression.WEBP, Compression.JPEG2000, Compression.LERC, Compression.JXL}
 )
-_GDAL_RGBA_PHOTOMETRICS: Final = {5: "SEPARATED (CMYK)", 8: "CIELAB", 32844: "LOGL", 32845: "LOGLUV"}
+_GDAL_RGBA_PHOTOMETRICS: Final = {
+    5: "SEPARATED (CMYK)",
+    8: "CIELAB",
+    32844: "LOGL",
+    32845: "LOGLUV",
+}
 
 
 def check_decodable(path: str, info: ImageInfo) -> None:
@@ -76,7 +81,7 @@ def _file_dtype(info: ImageInfo, byteorder: str) -> np.dtype[Any]:
         return np.dtype(byteorder + ("i2" if b == 32 else "i4"))  # pairs of (re, im)
     if f == 6:
         return np.dtype(byteorder + ("c8" if b == 64 else "c16"))
-    return info.dtype.newbyteorder(byteorder)
+    return info.dtype.newbyteorder(">" if byteorder == ">" else "<")
 
 
 def decode_block(
@@ -112,11 +117,13 @@ def decode_block(
     try:
         if comp in _IMAGE_CODECS:
             return _decode_image_codec(path, info, bytes(data), rows, jpeg)
-        raw: Any = data if comp is Compression.NONE else _decompress(comp, data, info, rows)
+        raw: Any = data if comp in (None, Compression.NONE) else _decompress(comp, data, info, rows)
     except (CorruptFileError, UnsupportedError):
         raise
     except Exception as exc:  # codec errors come as many types (imagecodecs.*Error, ValueError)
-        raise CorruptFileError(path, f"cannot decode a {info.compression_code} block: {exc}") from exc
+        raise CorruptFileError(
+            path, f"cannot decode a {info.compression_code} block: {exc}"
+        ) from exc
     buf = np.frombuffer(raw, dtype=np.uint8)
     if info.fill_order == 2:
         buf = imagecodecs.bitorder_decode(buf.copy())
@@ -130,7 +137,7 @@ def decode_block(
             padded = np.zeros(rows * row_bytes, dtype=np.uint8)
             padded[: have_rows * row_bytes] = buf[: have_rows * row_bytes]
             buf = padded
-        arr = buf[: rows * row_bytes].view(fdtype).reshape(rows, row_items)
+        arr: npt.NDArray[Any] = buf[: rows * row_bytes].view(fdtype).reshape(rows, row_items)
         if info.predictor == 2:
             arr = arr.reshape(rows, width, -1)
             arr = imagecodecs.delta_decode(arr, axis=-2, dist=1)
@@ -164,7 +171,7 @@ def decode_block(
 
 
 def _decompress(comp: Compression, data: bytes | memoryview, info: ImageInfo, rows: int) -> Any:
-    codec = _BYTE_CODECS[comp]
+    codec: Any = _BYTE_CODECS[comp]  # (imagecodecs' stubs omit ``out=`` and buffers)
     if comp is Compression.DEFLATE:
         # libdeflate is much faster when told the output size; a block that
         # inflates to more than that (tolerated by libtiff) takes the slow path.
@@ -183,9 +190,11 @@ def _decode_24bit(
     if len(buf) < need:
         buf = np.concatenate([buf, np.zeros(need - len(buf), dtype=np.uint8)])
     triples = buf[:need].reshape(rows, width, spb, 3).astype(np.uint32)
-    if byteorder == ">":
-        return triples[..., 0] | (triples[..., 1] << 8) | (triples[..., 2] << 16)  # type: ignore[no-any-return]
-    return (triples[..., 0] << 16) | (triples[..., 1] << 8) | triples[..., 2]  # type: ignore[no-any-return]
+    hi, mid, lo = (2, 1, 0) if byteorder == ">" else (0, 1, 2)
+    out: npt.NDArray[np.uint32] = (
+        (triples[..., hi] << np.uint32(16)) | (triples[..., mid] << np.uint32(8)) | triples[..., lo]
+    )
+    return out
 
 
 def _decode_image_codec(
@@ -194,8 +203,12 @@ def _decode_image_codec(
     comp = info.compression
     spb = info.samples_per_block
     if comp is Compression.JPEG and (jpeg == "fast" or info.photometric != YCBCR):
-        colorspace = {"colorspace": 3, "outcolorspace": 2} if info.photometric == YCBCR else {}
-        arr = imagecodecs.jpeg8_decode(data, tables=info.jpeg_tables, **colorspace)
+        if info.photometric == YCBCR:  # libjpeg-turbo converts YCbCr to RGB
+            arr = imagecodecs.jpeg8_decode(
+                data, tables=info.jpeg_tables, colorspace=3, outcolorspace=2
+            )
+        else:
+            arr = imagecodecs.jpeg8_decode(data, tables=info.jpeg_tables)
     elif comp is Compression.JPEG:
         # GDAL-exact YCbCr: IJG libjpeg's DCT-domain chroma upsampling, see _jpeg.py.
         arr = decode_jpeg(
@@ -214,11 +227,12 @@ def _decode_image_codec(
         arr = imagecodecs.jpegxl_decode(data)
     else:  # LERC, optionally wrapped in Deflate or ZSTD (LercParameters[1])
         params = info.lerc_parameters or (0, 0)
+        payload: bytes | bytearray = data
         if len(params) > 1 and params[1] == 1:
-            data = imagecodecs.deflate_decode(data)
+            payload = imagecodecs.deflate_decode(data)
         elif len(params) > 1 and params[1] == 2:
-            data = imagecodecs.zstd_decode(data)
-        arr = _apply_lerc_mask(info, *imagecodecs.lerc_decode(data, masks=True))
+            payload = imagecodecs.zstd_decode(data)
+        arr = _apply_lerc_mask(info, *imagecodecs.lerc_decode(payload, masks=True))
     arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[:, :, np.newaxis]
@@ -227,7 +241,8 @@ def _decode_image_codec(
     want = (rows, info.block_width, spb)
     if arr.shape[1] != want[1] or arr.shape[2] != want[2] or arr.shape[0] < min(rows, 1):
         raise CorruptFileError(
-            path, f"{comp.value if comp else '?'} block decoded to shape {arr.shape}, expected {want}"
+            path,
+            f"{comp.value if comp else '?'} block decoded to shape {arr.shape}, expected {want}",
         )
     if arr.shape[0] < rows:
         pad = np.zeros(want, dtype=arr.dtype)
@@ -246,9 +261,10 @@ def _apply_lerc_mask(info: ImageInfo, arr: Any, masks: Any) -> npt.NDArray[Any]:
       block): LERC returns ``(samples, rows, cols)``; reordered to ``(rows, cols, samples)``.
     Other integer masks are ignored, as GDAL ignores them.
     """
-    arr = np.asarray(arr)
+    out: npt.NDArray[Any] = np.asarray(arr)
     if masks is None:
-        return arr
+        return out
+    arr = out
     masks = np.asarray(masks, dtype=bool)
     spb = info.samples_per_block
     if masks.ndim == 3 and arr.ndim == 3 and arr.shape[0] == spb and masks.shape == arr.shape:
@@ -269,11 +285,4 @@ def _apply_lerc_mask(info: ImageInfo, arr: Any, masks: Any) -> npt.NDArray[Any]:
     ):
         alpha = np.where(masks[:, :, :1], np.uint8(255), np.uint8(0))
         arr = np.concatenate([arr, alpha], axis=2)
-    return arr
-
-
-def postprocess_photometric(info: ImageInfo, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """GDAL's value conventions after decoding (1-bit masks become 0/255)."""
-    if info.photometric == MASK and info.bits == 1:
-        return arr * np.uint8(255)
-    return arr
+    return arr  # type: ignore[no-any-return]
