@@ -51,3 +51,20 @@ def bench(session: nox.Session) -> None:
     """Run the benchmark suite side by side with rasterio and async-geotiff."""
     _install(session, "bench")
     session.run("python", "benchmarks/run.py", *(session.posargs or ["--all"]))
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Long robustness fuzzing: TRIO_GEOTIFF_FUZZ_SECONDS (default 600); docs/robustness.md."""
+    _install(session, "test")
+    seconds = session.env.get("TRIO_GEOTIFF_FUZZ_SECONDS") or "600"
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_fuzz.py",
+        "-s",
+        "-q",
+        *session.posargs,
+        env={"TRIO_GEOTIFF_FUZZ_SECONDS": seconds},
+    )

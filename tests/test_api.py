@@ -197,3 +197,20 @@ def test_anyio_checkpoint_and_cancel_on_trio_backend(cog_dir: Path) -> None:
         return scope.cancelled_caught, trio.testing.active_thread_count()
 
     assert anyio.run(main, backend="trio") == (True, 0)
+
+
+async def test_empty_object_is_not_a_tiff() -> None:
+    import obstore
+
+    store = MemoryStore()
+    obstore.put(store, "empty.tif", b"")
+    with pytest.raises(NotATIFFError, match="empty"):
+        await GeoTIFF.open("empty.tif", store=store)
+
+
+async def test_portal_hands_back_errors_raised_while_starting() -> None:
+    from trio_geotiff import _bridge
+
+    with trio.fail_after(5), pytest.raises(TypeError):
+        await _bridge.run_in_portal(lambda: 42)  # type: ignore[arg-type,return-value]
+    assert _bridge.portal_tasks_running() == 0

@@ -29,14 +29,14 @@ import asyncio
 import atexit
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import obstore
 import outcome
 import trio
 
-from .errors import ObjectNotFoundError, StoreError
+from .errors import NotATIFFError, ObjectNotFoundError, StoreError
 
 __all__ = ["fetch_head", "fetch_range", "portal_tasks_running", "run_in_portal"]
 
@@ -110,7 +110,7 @@ def _shutdown_portal() -> None:
 
 
 async def run_in_portal(
-    make_coro: Callable[[], Coroutine[Any, Any, T]],
+    make_coro: Callable[[], Awaitable[T]],
 ) -> T:
     """Run an asyncio coroutine on the portal loop and wait for it from trio.
 
@@ -135,7 +135,7 @@ async def run_in_portal(
     state: dict[str, Any] = {"task": None, "cancel": False}
     raise_cancel_box: list[Callable[[], Any]] = []
 
-    def on_done(atask: asyncio.Task[T]) -> None:
+    def on_done(atask: asyncio.Future[T]) -> None:
         # On the portal thread: hand the outcome back to trio.
         portal.running -= 1
         portal.last_done = time.monotonic()
@@ -154,12 +154,12 @@ async def run_in_portal(
         # On the portal thread.
         portal.running += 1
         try:
-            coro = make_coro()
+            # A coroutine, or a future made by pyo3 (obstore's *_async functions).
+            atask = asyncio.ensure_future(make_coro(), loop=loop)
         except BaseException as exc:  # noqa: BLE001 - handed back to the trio task
             portal.running -= 1
             token.run_sync_soon(trio.lowlevel.reschedule, trio_task, outcome.Error(exc))
             return
-        atask = loop.create_task(coro)
         state["task"] = atask
         if state["cancel"]:
             atask.cancel()
@@ -208,8 +208,22 @@ async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
         return await run_in_portal(get)
     except (trio.Cancelled, KeyboardInterrupt):
         raise
-    except Exception as exc:
-        raise _map_store_error(path, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - every store failure is mapped below
+        error = _map_store_error(path, exc)
+    if not isinstance(error, ObjectNotFoundError) and await _is_empty(store, path):
+        # A ranged read of an empty object fails in the store; say what it is.
+        raise NotATIFFError(path, "object is empty (0 bytes)") from error
+    raise error
+
+
+async def _is_empty(store: Any, path: str) -> bool:
+    try:
+        meta = await run_in_portal(lambda: obstore.head_async(store, path))
+    except (trio.Cancelled, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - only a hint for a better message
+        return False
+    return int(meta["size"]) == 0
 
 
 async def fetch_range(store: Any, path: str, start: int, end: int) -> bytes:

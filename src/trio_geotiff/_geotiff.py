@@ -298,6 +298,11 @@ class _Raster:
                 needed.append(file.alpha_sample)  # type: ignore[arg-type]
             if mask_kind == "nodata":
                 needed = list(dict.fromkeys(needed + list(range(self.count))))
+            check_ceiling(
+                self._ctx,
+                len(needed) * inner.width * inner.height * dtype.itemsize,
+                f"reading {window} with the {len(needed)} bands its mask needs",
+            )
             r0, c0 = inner.row_off - window.row_off, inner.col_off - window.col_off
             rows, cols = slice(r0, r0 + inner.height), slice(c0, c0 + inner.width)
             if needed == bands:
@@ -491,8 +496,16 @@ def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]
     """Where ``values`` equal ``nodata`` by GDAL's rules."""
     if values.dtype.kind == "c":
         values = values.real  # GDAL compares complex samples by their real part
-    if values.dtype.kind != "f":
-        return np.asarray(values == values.dtype.type(nodata), dtype=np.bool_)
+    if values.dtype.kind in "iub":
+        limits = np.iinfo(values.dtype) if values.dtype.kind != "b" else None
+        if (
+            limits is None
+            or not math.isfinite(nodata)
+            or not float(nodata).is_integer()
+            or not limits.min <= nodata <= limits.max
+        ):
+            return np.zeros(values.shape, dtype=np.bool_)  # no pixel can equal it
+        return np.asarray(values == values.dtype.type(int(nodata)), dtype=np.bool_)
     if math.isnan(nodata):
         return np.asarray(np.isnan(values), dtype=np.bool_)
     target = values.dtype.type(nodata)

@@ -274,21 +274,24 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
 
     planes = samples if planar else 1
     nblocks = math.ceil(width / block_w) * math.ceil(height / block_h) * planes
-    if offsets is not None and counts is not None:
-        if len(offsets) < nblocks or len(counts) < nblocks:
-            if len(offsets) == 1 and len(counts) == 1 and not tiled and planes == 1:
-                # One strip for the whole image, with RowsPerStrip understated.
-                block_h = height
-            else:
-                raise CorruptFileError(
-                    path,
-                    f"{where} has {len(offsets)} offsets and {len(counts)} byte counts"
-                    f" for {nblocks} blocks",
-                )
-    elif offsets is not None and counts is None and compression_code == 1:
+    if offsets is not None and counts is None and compression_code == 1:
         # Uncompressed without byte counts: libtiff derives them.
         bytes_per_block = -(-block_w * (1 if planar else samples) * bits // 8) * block_h
         counts = np.full(len(offsets), bytes_per_block, dtype=np.uint64)
+    if (
+        offsets is not None
+        and counts is not None
+        and (len(offsets) < nblocks or len(counts) < nblocks)
+    ):
+        if len(offsets) == 1 and len(counts) == 1 and not tiled and planes == 1:
+            # One strip for the whole image, with RowsPerStrip understated.
+            block_h = height
+        else:
+            raise CorruptFileError(
+                path,
+                f"{where} has {len(offsets)} offsets and {len(counts)} byte counts"
+                f" for {nblocks} blocks",
+            )
 
     if (
         not tiled
@@ -336,6 +339,9 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
 
 # libtiff's STRIPCHOP: one uncompressed strip is read as strips of ~8 KiB.
 _CHOP_STRIP_BYTES: Final = 8192
+# Like libtiff, do not split into absurdly many strips (a hostile header can
+# declare a 2^31-row image backed by a few bytes).
+_MAX_CHOPPED_STRIPS: Final = 1_000_000
 
 
 def _chop_single_strip(
@@ -349,7 +355,7 @@ def _chop_single_strip(
     if line_bytes <= 0:
         return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
     chop_rows = 1 if line_bytes > _CHOP_STRIP_BYTES else _CHOP_STRIP_BYTES // line_bytes
-    if chop_rows >= rows:
+    if chop_rows >= rows or -(-height // chop_rows) > _MAX_CHOPPED_STRIPS:
         return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
     strip_bytes = chop_rows * line_bytes
     n = -(-height // chop_rows)

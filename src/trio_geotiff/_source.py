@@ -123,4 +123,3 @@ def coalesce_ranges(
                 continue
         merged.append((start, end, [i]))
     return merged
-

@@ -33,6 +33,19 @@ _OFFSET_TAGS: Final = frozenset({273, 279, 324, 325})
 # Cap on a single tag payload we are willing to read (a 1e6 x 1e6 tile grid
 # would need 8 TB of pixels anyway).
 MAX_TAG_BYTES: Final = 256 * 1024 * 1024
+# Cap on the memory the whole structure may take once decoded, summed over
+# every IFD: values re-read by many tags (overlapping IFDs, thousands of
+# entries pointing at the same bytes) must not multiply a small file into
+# gigabytes. Charged per tag: 8 bytes a value for offset arrays, the bytes for
+# text, _TUPLE_VALUE_COST a value for tuples, plus the IFD tables themselves.
+MAX_METADATA_BYTES: Final = 256 * 1024 * 1024
+# Cap on IFD entries parsed over the whole file (a COG needs a few hundred).
+MAX_TOTAL_ENTRIES: Final = 1 << 18
+# Tags decoded into tuples (all but offsets and text) with more values than
+# this are ignored, like tags whose values lie past the end: no tag the
+# library reads needs that many (a 16-bit ColorMap has 196608).
+MAX_TUPLE_VALUES: Final = 1 << 20
+_TUPLE_VALUE_COST: Final = 32  # a tuple slot plus a Python int or float
 
 # TIFF field types: code -> (struct char, size in bytes).
 _TYPES: Final[Mapping[int, tuple[str, int]]] = {
@@ -108,11 +121,11 @@ class IFD:
         return None
 
     def get_array(self, code: int) -> npt.NDArray[np.uint64] | None:
-        """An offsets/byte-counts tag as a uint64 array, or None."""
+        """An offsets/byte-counts tag as a uint64 array, or None (also when a value is negative)."""
         value = self.tags.get(code)
         if isinstance(value, np.ndarray):
             return value
-        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        if isinstance(value, tuple) and all(isinstance(v, int) and v >= 0 for v in value):
             return np.asarray(value, dtype=np.uint64)
         return None
 
@@ -137,6 +150,18 @@ class _Reader:
         self.size = size
         self.source = source
         self.max_end = 0
+        self.budget = MAX_METADATA_BYTES
+        self.entries_left = MAX_TOTAL_ENTRIES
+
+    def charge(self, nbytes: int, what: str) -> None:
+        """Account for ``nbytes`` of decoded metadata; refuse past MAX_METADATA_BYTES."""
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise CorruptFileError(
+                self.path,
+                f"{what} takes the decoded metadata past {MAX_METADATA_BYTES} bytes"
+                " (IFDs or tags repeated or overlapping?)",
+            )
 
     async def read(self, start: int, length: int, what: str) -> bytes:
         if start < 0 or length < 0 or start + length > self.size:
@@ -210,7 +235,7 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
     if not ifds:
         raise CorruptFileError(path, "the TIFF has no image file directory")
     # SubIFDs of the first image (GDAL reads reduced-resolution ones as overviews).
-    sub_offsets = ifds[0].get_ints(330) or ()
+    sub_offsets = (ifds[0].get_ints(330) or ())[:MAX_IFDS]
     for sub in sub_offsets:
         offset = sub
         while offset != 0 and offset not in seen and len(ifds) < MAX_IFDS:
@@ -238,7 +263,11 @@ async def _parse_ifd(
     (n,) = struct.unpack(bo + count_fmt, await reader.read(offset, count_size, "IFD entry count"))
     if n == 0 or n > MAX_ENTRIES_PER_IFD:
         raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
+    reader.entries_left -= n
+    if reader.entries_left < 0:
+        raise CorruptFileError(path, f"more than {MAX_TOTAL_ENTRIES} IFD entries in the file")
     body_len = n * entry_size + (8 if bigtiff else 4)
+    reader.charge(body_len, f"IFD at byte {offset}")
     if offset + count_size + body_len > reader.size:
         # Truncated next-pointer is tolerated if the entries are all there.
         body_len = n * entry_size
@@ -259,6 +288,10 @@ async def _parse_ifd(
         nbytes = _TYPES[typ][1] * count
         if nbytes > MAX_TAG_BYTES:
             raise CorruptFileError(path, f"tag {code} claims {nbytes} bytes of values")
+        cost = _decoded_cost(typ, count, code)
+        if cost is None:
+            continue  # too many values to hold as a tuple: ignored (see MAX_TUPLE_VALUES)
+        reader.charge(cost, f"tag {code} at IFD {offset}")
         if nbytes <= inline:
             tags[code] = _decode_values(bo, typ, count, raw[:nbytes], code)
             types[code] = typ
@@ -281,6 +314,17 @@ async def _parse_ifd(
         if next_offset >= reader.size:
             next_offset = 0
     return IFD(offset, tags, types), next_offset
+
+
+def _decoded_cost(typ: int, count: int, code: int) -> int | None:
+    """Bytes the decoded values take (estimated), or None when the tag is to be ignored."""
+    if typ in (2, 7) or (typ == 1 and code in (347, 34735)):
+        return count  # text and raw bytes
+    if code in _OFFSET_TAGS and typ in _NUMPY_INT:
+        return 8 * count  # uint64 array
+    if count > MAX_TUPLE_VALUES:
+        return None
+    return _TUPLE_VALUE_COST * count
 
 
 def _decode_values(bo: str, typ: int, count: int, data: bytes, code: int) -> TagValue:

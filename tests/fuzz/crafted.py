@@ -1,0 +1,265 @@
+"""A minimal TIFF writer and hand-made hostile inputs (one per known trap).
+
+`build` lays out a header, IFDs (entries sorted by tag), their out-of-line
+values and the pixel data, with every pointer right unless a case overrides
+it. `CRAFTED` maps a case name to its bytes; `KNOWN_BUGS` names the ones that
+reproduce reported bugs in files this suite does not own.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+# (type code, struct char, size)
+_FMT = {1: "B", 2: "s", 3: "H", 4: "I", 5: "II", 7: "s", 8: "h", 9: "i", 11: "f", 12: "d", 16: "Q"}
+
+Tags = dict[int, tuple[int, Any]]
+"""tag -> (type, values): values is a tuple of numbers, or bytes for ASCII/UNDEFINED."""
+
+
+def _encode(bo: str, typ: int, values: Any) -> tuple[int, bytes]:
+    if typ in (2, 7):
+        raw = values if isinstance(values, bytes) else values.encode()
+        return len(raw), raw
+    if typ == 5:
+        flat = [x for pair in values for x in pair]
+        return len(values), struct.pack(bo + "I" * len(flat), *flat)
+    return len(values), struct.pack(bo + _FMT[typ] * len(values), *values)
+
+
+def build(
+    ifds: list[Tags],
+    data: bytes = b"",
+    *,
+    bo: str = "<",
+    bigtiff: bool = False,
+    next_override: dict[int, int] | None = None,
+    count_override: dict[tuple[int, int], int] | None = None,
+    first_override: int | None = None,
+) -> bytes:
+    """A TIFF with ``ifds`` and ``data`` (placed right after the header at offset 16).
+
+    ``next_override`` sets IFD i's next pointer; ``count_override[(i, tag)]``
+    rewrites the count field of that entry (its values are still written).
+    Offsets tags may refer to ``DATA`` (16) plus an offset into ``data``.
+    """
+    ofs = 8 if bigtiff else 4
+    esize = 20 if bigtiff else 12
+    csize = 8 if bigtiff else 2
+    header_len = 16
+    out = bytearray(header_len) + data
+    positions = []
+    blobs: list[tuple[int, bytes]] = []  # (patch position, value bytes)
+    tables = []
+    for tags in ifds:
+        start = len(out) + (len(out) & 1)
+        out += bytes(start - len(out))
+        positions.append(start)
+        n = len(tags)
+        table = bytearray(struct.pack(bo + ("Q" if bigtiff else "H"), n))
+        for tag in sorted(tags):
+            typ, values = tags[tag]
+            count, raw = _encode(bo, typ, values)
+            table += struct.pack(bo + "HH", tag, typ)
+            table += struct.pack(bo + ("Q" if bigtiff else "I"), count)
+            slot = start + len(table)
+            if len(raw) <= ofs:
+                table += raw + bytes(ofs - len(raw))
+            else:
+                table += bytes(ofs)
+                blobs.append((slot, raw))
+        table += bytes(ofs)  # next pointer, patched below
+        out += table
+        tables.append((start, n))
+    for slot, raw in blobs:
+        where = len(out) + (len(out) & 1)
+        out += bytes(where - len(out)) + raw
+        out[slot : slot + ofs] = struct.pack(bo + ("Q" if bigtiff else "I"), where)
+    for i, (start, n) in enumerate(tables):
+        nxt = positions[i + 1] if i + 1 < len(positions) else 0
+        if next_override and i in next_override:
+            nxt = next_override[i]
+        pos = start + csize + n * esize
+        out[pos : pos + ofs] = struct.pack(bo + ("Q" if bigtiff else "I"), nxt)
+    for (i, tag), count in (count_override or {}).items():
+        start, n = tables[i]
+        for k, t in enumerate(sorted(ifds[i])):
+            if t == tag:
+                pos = start + csize + k * esize + 4
+                out[pos : pos + (8 if bigtiff else 4)] = struct.pack(
+                    bo + ("Q" if bigtiff else "I"), count
+                )
+    first = positions[0] if first_override is None else first_override
+    if bigtiff:
+        out[0:16] = (b"II" if bo == "<" else b"MM") + struct.pack(bo + "HHHQ", 43, 8, 0, first)[
+            0:14
+        ]
+    else:
+        out[0:8] = (b"II" if bo == "<" else b"MM") + struct.pack(bo + "HI", 42, first)
+    return bytes(out)
+
+
+DATA = 16
+"""Offset of the pixel data in files made by `build`."""
+
+
+def gray(
+    width: int = 4, height: int = 4, *, bits: int = 8, extra: Tags | None = None, strip: bool = True
+) -> Tags:
+    """Tags of an uncompressed 1-band image whose single strip/tile sits at `DATA`."""
+    nbytes = width * height * max(bits // 8, 1)
+    tags: Tags = {
+        256: (4, (width,)),
+        257: (4, (height,)),
+        258: (3, (bits,)),
+        259: (3, (1,)),
+        262: (3, (1,)),
+        277: (3, (1,)),
+    }
+    if strip:
+        tags |= {273: (4, (DATA,)), 278: (4, (height,)), 279: (4, (nbytes,))}
+    tags |= extra or {}
+    return tags
+
+
+def _pixels(n: int) -> bytes:
+    return bytes(i % 251 for i in range(n))
+
+
+def _cases() -> dict[str, Callable[[], bytes]]:
+    px = _pixels(64)
+    tiled = {322: (3, (16,)), 323: (3, (16,)), 324: (4, (DATA,)), 325: (4, (16,))}
+    return {
+        "valid-gray": lambda: build([gray()], px),
+        "valid-bigtiff-bigendian": lambda: build([gray()], px, bo=">", bigtiff=True),
+        "empty-object": lambda: b"",
+        "header-only": lambda: b"II*\x00\x08\x00\x00\x00",
+        "bigtiff-header-truncated": lambda: b"II+\x00\x08\x00\x00\x00\x10\x00",
+        "first-ifd-past-end": lambda: build([gray()], px, first_override=2**32 - 1),
+        "bigtiff-first-ifd-2^64-1": lambda: build(
+            [gray()], px, bigtiff=True, first_override=2**64 - 1
+        ),
+        "ifd-loop-self": lambda: build([gray()], px, next_override={0: 80}),
+        "ifd-loop-two": lambda: build([gray(), gray()], px, next_override={1: 80}),
+        "subifd-loop": lambda: build([gray(extra={330: (4, (80,))})], px),
+        "entry-count-65535": lambda: _patch_u16(build([gray()], px), 80, 65535),
+        "bigtiff-entry-count-2^64-1": lambda: _patch_u64(
+            build([gray()], px, bigtiff=True), 80, 2**64 - 1
+        ),
+        "offsets-count-2^32-1": lambda: build([gray()], px, count_override={(0, 273): 2**32 - 1}),
+        "bigtiff-offsets-count-2^64-1": lambda: build(
+            [gray()], px, bigtiff=True, count_override={(0, 273): 2**64 - 1}
+        ),
+        "bigtiff-count-overflows-int64": lambda: build(
+            [gray()], px, bigtiff=True, count_override={(0, 279): 2**61 + 1}
+        ),
+        "huge-width-height": lambda: build(
+            [gray(extra={256: (4, (2**31 - 1,)), 257: (4, (2**31 - 1,))})], px
+        ),
+        "width-2^32-1": lambda: build([gray(extra={256: (4, (2**32 - 1,))})], px),
+        "width-0": lambda: build([gray(extra={256: (4, (0,))})], px),
+        "huge-tile": lambda: build(
+            [gray(strip=False, extra=tiled | {322: (4, (2**31 - 16,)), 323: (4, (2**31 - 16,))})],
+            px,
+        ),
+        "tile-1x1-huge-image": lambda: build(
+            [gray(2**20, 2**20, strip=False, extra=tiled | {322: (3, (1,)), 323: (3, (1,))})], px
+        ),
+        "tile-offset-past-end": lambda: build(
+            [gray(strip=False, extra=tiled | {324: (4, (2**32 - 1,))})], px
+        ),
+        "tile-bytecount-huge": lambda: build(
+            [gray(strip=False, extra=tiled | {325: (4, (2**32 - 1,))})], px
+        ),
+        "bigtiff-tile-offset-2^64-1": lambda: build(
+            [gray(strip=False, extra=tiled | {324: (16, (2**64 - 1,)), 325: (16, (2**64 - 1,))})],
+            px,
+            bigtiff=True,
+        ),
+        "bits-per-sample-0": lambda: build([gray(bits=0)], px),
+        "bits-per-sample-255": lambda: build([gray(bits=255)], px),
+        "samples-per-pixel-0": lambda: build([gray(extra={277: (3, (0,))})], px),
+        "samples-per-pixel-65535": lambda: build([gray(extra={277: (3, (65535,))})], px),
+        "rows-per-strip-0": lambda: build([gray(extra={278: (4, (0,))})], px),
+        "type-garbage": lambda: build([gray(extra={258: (3, (8,))})], px).replace(
+            b"\x02\x01\x03\x00", b"\x02\x01\xff\x00", 1
+        ),
+        "ascii-tags-not-utf8": lambda: build(
+            [gray(extra={270: (2, b"\xff\xfe\x00"), 42112: (2, b"<GDALMetadata><Item\xff")})], px
+        ),
+        "geokeys-garbage": lambda: build(
+            [
+                gray(
+                    extra={
+                        34735: (3, (1, 1, 0, 65535, 1024, 34736, 60000, 5)),
+                        33550: (12, (0.0, 0.0, 0.0)),
+                    }
+                )
+            ],
+            px,
+        ),
+        "pixel-scale-zero": lambda: build(
+            [gray(extra={33550: (12, (0.0, 0.0, 0.0)), 33922: (12, (0.0,) * 6)})], px
+        ),
+        "colormap-short": lambda: build([gray(extra={262: (3, (3,)), 320: (3, (1, 2, 3))})], px),
+        "deflate-garbage": lambda: build(
+            [gray(extra={259: (3, (8,))})], b"\x78\x9c" + b"\xff" * 62
+        ),
+        "jpeg-garbage": lambda: build(
+            [gray(extra={259: (3, (7,))})], b"\xff\xd8\xff\xc0" + b"\x00\xff" * 30
+        ),
+        "lzw-garbage": lambda: build([gray(extra={259: (3, (5,))})], b"\x80" + b"\xff" * 63),
+        "offsets-negative-slong": lambda: build(
+            [gray(extra={273: (9, (-16,)), 279: (9, (-1,))})], px
+        ),
+        "metadata-amplification": _amplification,
+        "huge-short-tag": lambda: build([gray(extra={65000: (3, tuple(range(60000)) * 8)})], px),
+        # Reproducers of reported bugs (see KNOWN_BUGS).
+        "nodata-mask-reads-all-bands": _all_bands_for_mask,
+        "strip-offsets-short-no-bytecounts": lambda: build(
+            [{k: v for k, v in gray(4, 16, extra={278: (4, (4,))}).items() if k != 279}], px
+        ),
+        "uint-nodata-out-of-range": lambda: build([gray(extra={42113: (2, b"-9999\x00")})], px),
+        "uint-nodata-nan": lambda: build([gray(extra={42113: (2, b"nan\x00")})], px),
+    }
+
+
+def _amplification() -> bytes:
+    """One IFD of 4096 entries, each a SHORT array spanning the whole 1 MiB file."""
+    n, size = 4096, 1024 * 1024
+    out = bytearray(b"\xab" * size)
+    out[0:10] = b"II*\x00" + struct.pack("<IH", 8, n)
+    for k in range(n):
+        out[10 + 12 * k : 22 + 12 * k] = struct.pack("<HHII", 1 + k, 3, size // 2, 0)
+    out[10 + 12 * n : 14 + 12 * n] = bytes(4)
+    return bytes(out)
+
+
+def _all_bands_for_mask() -> bytes:
+    """65535 bands of 200x200 in 1-row Deflate strips, with nodata: a 1-band read needs all."""
+    rows = 200
+    extra: Tags = {
+        259: (3, (8,)),
+        277: (3, (65535,)),
+        278: (4, (1,)),
+        273: (4, (DATA,) * rows),
+        279: (4, (1,) * rows),
+        42113: (2, b"0\x00"),
+    }
+    return build([gray(200, 200, extra=extra)], b"\x78\x9c\x03\x00\x00\x00\x00\x01")
+
+
+def _patch_u16(data: bytes, pos: int, value: int) -> bytes:
+    return data[:pos] + struct.pack("<H", value) + data[pos + 2 :]
+
+
+def _patch_u64(data: bytes, pos: int, value: int) -> bytes:
+    return data[:pos] + struct.pack("<Q", value) + data[pos + 8 :]
+
+
+CRAFTED: dict[str, Callable[[], bytes]] = _cases()
+
+KNOWN_BUGS: dict[str, str] = {}
+"""Crafted inputs that still expose an open bug (none: all reported ones are fixed)."""

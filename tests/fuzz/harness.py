@@ -1,0 +1,374 @@
+"""Run inputs through trio_geotiff in a memory-limited child process and classify outcomes.
+
+Parent side: `run_cases` writes the inputs to a directory, starts one child
+(``python harness.py CASE_LIST START``) and reads one line per case back. The
+child runs every case in turn under ``RLIMIT_AS``; the parent enforces a
+wall-clock timeout per case. A signal, an abort, a timeout or an exhausted
+address space ends the child: the case is recorded and a new child resumes
+with the next case, so one batch costs one interpreter start in the normal case.
+
+Outcomes (`Outcome.kind`):
+
+* ``ok``: opened, every property read, every read returned data;
+* ``lib:<Class>``: a `trio_geotiff.errors.GeoTIFFError` subclass (clean);
+* ``nonlib:<Class>``: any other exception: a bug;
+* ``memory``: a MemoryError that is not ResourceLimitError (over the rlimit): a bug;
+* ``signal:<n>`` / ``exit:<code>``: the child died (crash, abort): a bug;
+* ``timeout``: the case ran past the timeout (hang): a bug.
+
+This file is also the child's entry point, so the child imports only the
+standard library and trio_geotiff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RLIMIT_AS_BYTES = 2 * 1024**3
+CEILING = 256 * 1024**2
+"""max_decoded_bytes in the child: legitimate reads stay well under the rlimit."""
+CASE_TIMEOUT = 10.0
+WINDOW = 512
+"""Side of the window read when a full read would pass the ceiling."""
+BAD_PREFIXES = ("nonlib:", "memory", "signal:", "exit:", "timeout")
+
+
+KNOWN_BUGS: dict[str, tuple[str, str]] = {
+    # id: (outcome kind prefix, text the traceback contains); none open now.
+}
+"""Reported bugs outside _tiff.py (see docs/robustness.md), recognised by their traceback.
+
+Outcomes matching one are counted as ``known:<id>`` instead of failing the run;
+the crafted reproducers in crafted.KNOWN_BUGS xfail (strictly) until they are fixed.
+"""
+
+
+def known_bug(kind: str, detail: str) -> str | None:
+    """The id of the known bug an outcome matches, or None."""
+    for bug, (prefix, text) in KNOWN_BUGS.items():
+        if kind.startswith(prefix) and text in detail:
+            return bug
+    return None
+
+
+@dataclass
+class Outcome:
+    """What happened to one input."""
+
+    index: int
+    kind: str
+    detail: str = ""
+    seconds: float = 0.0
+
+    @property
+    def known(self) -> str | None:
+        """The id of the known (reported) bug this outcome reproduces, if any."""
+        return known_bug(self.kind, self.detail) if self.kind.startswith(BAD_PREFIXES) else None
+
+    @property
+    def bad(self) -> bool:
+        """True for a crash, hang, non-library exception or memory blowup not yet known."""
+        return self.kind.startswith(BAD_PREFIXES) and self.known is None
+
+
+@dataclass
+class Report:
+    """Outcomes of a batch, with the inputs behind bad ones saved to ``saved_dir``."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    saved: dict[int, Path] = field(default_factory=dict)
+    children: int = 0
+
+    @property
+    def bad(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.bad]
+
+    def counts(self) -> Counter[str]:
+        return Counter(f"known:{o.known}" if o.known else o.kind for o in self.outcomes)
+
+
+# -- parent -------------------------------------------------------------------
+
+
+def run_cases(
+    inputs: list[bytes],
+    *,
+    saved_dir: Path | None = None,
+    timeout: float = CASE_TIMEOUT,
+    rlimit: int = RLIMIT_AS_BYTES,
+    ceiling: int = CEILING,
+    labels: list[str] | None = None,
+) -> Report:
+    """Run every input in child processes; save the inputs of bad outcomes to ``saved_dir``."""
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="trio_geotiff_fuzz_") as tmp:
+        work = Path(tmp)
+        paths = []
+        for i, data in enumerate(inputs):
+            p = work / f"{i:06d}.tif"
+            p.write_bytes(data)
+            paths.append(str(p))
+        case_list = work / "cases.txt"
+        case_list.write_text("\n".join(paths) + "\n")
+        start = 0
+        results: dict[int, Outcome] = {}
+        while start < len(inputs):
+            report.children += 1
+            start = _run_child(
+                case_list, start, len(inputs), results, timeout, rlimit, ceiling, work
+            )
+        report.outcomes = [results[i] for i in range(len(inputs))]
+    if saved_dir is not None:
+        for o in [o for o in report.outcomes if o.bad or o.known]:
+            saved_dir.mkdir(parents=True, exist_ok=True)
+            dest = (
+                saved_dir
+                / f"case{o.index:06d}-{_slug(o.kind if o.bad else 'known_' + str(o.known))}.tif"
+            )
+            dest.write_bytes(inputs[o.index])
+            meta = {"kind": o.kind, "detail": o.detail}
+            if labels is not None:
+                meta["label"] = labels[o.index]
+            dest.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+            report.saved[o.index] = dest
+    return report
+
+
+def _slug(kind: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in kind)[:40]
+
+
+def _run_child(
+    case_list: Path,
+    start: int,
+    total: int,
+    results: dict[int, Outcome],
+    timeout: float,
+    rlimit: int,
+    ceiling: int,
+    work: Path,
+) -> int:
+    """Run cases from ``start`` in one child; return where the next child must resume."""
+    env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONFAULTHANDLER="1")
+    stderr_path = work / f"stderr-{start}.txt"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, str(case_list), str(start), str(rlimit), str(ceiling)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+        )
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    pending = b""
+    current: int | None = None
+    resume = start
+    began = time.monotonic()
+    deadline = began + 60.0 + timeout  # interpreter start and imports
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if current is None:  # the child never started a case
+                    raise RuntimeError(f"fuzz child did not start: {_tail(stderr_path)}")
+                _kill(proc)
+                results[current] = Outcome(
+                    current, "timeout", f"no result after {timeout} s", timeout
+                )
+                return current + 1
+            if not sel.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:  # the child exited
+                rc = proc.wait()
+                if current is None:
+                    if rc == 0:  # finished, or left after a MemoryError: resume after it
+                        return resume
+                    raise RuntimeError(f"fuzz child failed (rc {rc}): {_tail(stderr_path)}")
+                kind = f"signal:{signal.Signals(-rc).name}" if rc < 0 else f"exit:{rc}"
+                results[current] = Outcome(
+                    current, kind, _tail(stderr_path), time.monotonic() - began
+                )
+                return current + 1
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                msg = json.loads(line)
+                if msg["op"] == "start":
+                    current = msg["index"]
+                    began = time.monotonic()
+                    deadline = began + timeout
+                else:
+                    results[msg["index"]] = Outcome(
+                        msg["index"], msg["kind"], msg["detail"], msg["seconds"]
+                    )
+                    current = None
+                    resume = msg["index"] + 1
+                    if msg["index"] == total - 1:
+                        _kill(proc)
+                        return total
+    finally:
+        sel.close()
+        proc.stdout.close()
+        if proc.poll() is None:
+            _kill(proc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child this harness started (its own session), and reap it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _tail(path: Path, n: int = 2000) -> str:
+    try:
+        return path.read_bytes()[-n:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+# -- child --------------------------------------------------------------------
+
+
+def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (rlimit, rlimit))
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import obstore
+    import trio
+    from obstore.store import MemoryStore
+
+    from trio_geotiff.errors import GeoTIFFError
+
+    paths = Path(case_list).read_text().split()
+    out = sys.stdout.buffer
+
+    def send(msg: dict[str, Any]) -> None:
+        out.write(json.dumps(msg).encode() + b"\n")
+        out.flush()
+
+    async def main() -> None:
+        store = MemoryStore()
+        for index in range(start, len(paths)):
+            send({"op": "start", "index": index})
+            data = Path(paths[index]).read_bytes()  # noqa: ASYNC240 - a local file, between cases
+            obstore.put(store, "x.tif", data)
+            t0 = time.monotonic()
+            try:
+                await exercise(store, "x.tif", ceiling)
+                kind, detail = "ok", ""
+            except GeoTIFFError as exc:
+                kind, detail = f"lib:{type(exc).__name__}", str(exc)[:300]
+            except MemoryError as exc:
+                kind, detail = "memory", _describe(exc)
+            except Exception as exc:  # classified as a bug
+                kind, detail = f"nonlib:{type(exc).__name__}", _describe(exc)
+            send(
+                {
+                    "op": "done",
+                    "index": index,
+                    "kind": kind,
+                    "detail": detail,
+                    "seconds": time.monotonic() - t0,
+                }
+            )
+            if kind == "memory":
+                # The address space may be fragmented or half-exhausted: start afresh.
+                os._exit(0)
+
+    trio.run(main)
+
+
+def _describe(exc: BaseException) -> str:
+    tb = traceback.format_exception(exc)
+    return "".join(tb)[-3000:]
+
+
+async def exercise(store: Any, path: str, ceiling: int) -> None:
+    """Open, touch every metadata property, read the image (or a window) and each overview."""
+    from trio_geotiff import ColorInterp, GeoTIFF
+
+    tif = await GeoTIFF.open(path, store=store, max_decoded_bytes=ceiling)
+    repr(tif)
+    for name in (
+        "width",
+        "height",
+        "shape",
+        "count",
+        "indexes",
+        "dtype",
+        "crs",
+        "nodata",
+        "transform",
+        "res",
+        "bounds",
+        "block_shapes",
+        "is_tiled",
+        "overviews",
+        "georeferenced",
+        "gcps",
+        "compression",
+        "interleaving",
+        "photometric",
+        "colorinterp",
+        "scales",
+        "offsets",
+        "descriptions",
+        "units",
+    ):
+        getattr(tif, name)
+    if tif.crs is not None:
+        tif.crs.to_wkt()
+    tif.tags()
+    tif.tags(ns="IMAGE_STRUCTURE")
+    tif.tags(1)
+    tif.xy(0, 0)
+    tif.statistics()
+    if tif.colorinterp and tif.colorinterp[0] is ColorInterp.palette:
+        tif.colormap(1)
+    await _read(tif, ceiling)
+    for ov in tif.overviews:
+        repr(ov)
+        ov.transform, ov.bounds, ov.block_shapes, ov.res  # noqa: B018 - touched for errors
+        await _read(ov, ceiling)
+
+
+async def _read(raster: Any, ceiling: int) -> None:
+    from trio_geotiff import Window
+
+    nbytes = raster.count * raster.width * raster.height * raster.dtype.itemsize
+    if nbytes <= ceiling:
+        arr = await raster.read()
+        shape = (raster.count, raster.height, raster.width)
+    else:
+        w, h = min(raster.width, WINDOW), min(raster.height, WINDOW)
+        arr = await raster.read(window=Window(raster.width - w, raster.height - h, w, h), indexes=1)
+        shape = (1, h, w)
+    if arr.data.shape != shape or arr.data.dtype != raster.dtype:
+        raise AssertionError(
+            f"read returned {arr.data.shape} {arr.data.dtype}, expected {shape} {raster.dtype}"
+        )
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -1,0 +1,133 @@
+"""Hostile input never crashes, hangs, leaks a non-library exception or blows memory.
+
+Every input runs in a child process under RLIMIT_AS with a per-case timeout
+(tests/fuzz/harness.py). The short run here is a fixed, seeded batch of
+TIFF-aware mutations of the seed files (the small corpus files plus files
+written with rasterio), the crafted hostile files, and every broken corpus file.
+Set ``TRIO_GEOTIFF_FUZZ_SECONDS`` for a long, time-bounded run (``nox -s fuzz``)
+and ``TRIO_GEOTIFF_FUZZ_SEED`` to change the seed. Inputs behind bad outcomes
+are saved under ``TRIO_GEOTIFF_FUZZ_SAVE`` (default: pytest's tmp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fuzz import crafted, seeds
+from fuzz.harness import Report, run_cases
+from fuzz.mutators import mutated_files
+
+SHORT_CASES = 3000
+ROUND_CASES = 1500
+SEED = int(os.environ.get("TRIO_GEOTIFF_FUZZ_SEED", "0"))
+LONG_SECONDS = float(os.environ.get("TRIO_GEOTIFF_FUZZ_SECONDS", "0"))
+_GENERATED = Path(__file__).parent / ".generated" / "fuzz-seeds"
+
+
+def _save_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("TRIO_GEOTIFF_FUZZ_SAVE", tmp_path / "fuzz-failures"))
+
+
+def _describe(report: Report, labels: list[str]) -> str:
+    lines = [f"outcomes: {dict(sorted(report.counts().items()))}"]
+    for o in report.bad[:20]:
+        detail = o.detail.strip().splitlines()[-1] if o.detail.strip() else ""
+        lines.append(f"  case {o.index} [{labels[o.index]}] -> {o.kind}: {detail}")
+        lines.append(f"    saved: {report.saved.get(o.index)}")
+    return "\n".join(lines)
+
+
+def _seed_files() -> list[tuple[str, bytes]]:
+    return seeds.generated_seeds(_GENERATED) + seeds.corpus_seeds()
+
+
+def test_mutations_are_handled(tmp_path: Path) -> None:
+    """Seeded TIFF-aware mutations: only data or library errors (long run: rounds until the deadline)."""
+    seed_files = _seed_files()
+    assert seed_files, "no seed files (rasterio could not write any, and the corpus is absent)"
+    total = Report()
+    started = time.monotonic()
+    rounds = 0
+    failures: list[str] = []  # a long run goes on after a failing round, and reports them all
+    while True:
+        n = ROUND_CASES if LONG_SECONDS else SHORT_CASES
+        cases = mutated_files(seed_files, n, SEED + rounds)
+        labels = [f"{name} | {' ; '.join(ops)}" for name, ops, _ in cases]
+        report = run_cases(
+            [data for _, _, data in cases],
+            saved_dir=_save_dir(tmp_path) / f"round{rounds}",
+            labels=labels,
+        )
+        if report.bad:
+            failures.append(f"round {rounds} (seed {SEED + rounds}):\n" + _describe(report, labels))
+        total.outcomes += report.outcomes
+        total.children += report.children
+        rounds += 1
+        if not LONG_SECONDS or time.monotonic() - started >= LONG_SECONDS:
+            break
+    summary = {
+        "seconds": round(time.monotonic() - started, 1),
+        "rounds": rounds,
+        "seed": SEED,
+        "seed_files": len(seed_files),
+        "cases": len(total.outcomes),
+        "child_processes": total.children,
+        "outcomes": dict(sorted(total.counts().items())),
+    }
+    print("\nfuzz summary:", json.dumps(summary, indent=1))
+    out = os.environ.get("TRIO_GEOTIFF_FUZZ_REPORT")
+    if out:
+        Path(out).write_text(json.dumps(summary, indent=1))
+    assert not failures, "\n".join(failures)
+
+
+def test_crafted_inputs_are_handled(tmp_path: Path) -> None:
+    """Hand-made traps (IFD loops, 2^64-1 counts, huge sizes...): only data or library errors."""
+    names = [n for n in crafted.CRAFTED if n not in crafted.KNOWN_BUGS]
+    report = run_cases(
+        [crafted.CRAFTED[n]() for n in names], saved_dir=_save_dir(tmp_path), labels=names
+    )
+    assert not report.bad, _describe(report, names)
+    outcomes = {n: o.kind for n, o in zip(names, report.outcomes, strict=True)}
+    assert outcomes["valid-gray"] == "ok"
+    assert outcomes["valid-bigtiff-bigendian"] == "ok"
+    assert outcomes["metadata-amplification"] == "lib:CorruptFileError"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"reported bug: {why}"))
+        for n, why in crafted.KNOWN_BUGS.items()
+    ],
+)
+def test_known_bug_reproducers(name: str, tmp_path: Path) -> None:
+    """Reproducers of reported bugs in modules this suite does not own (xfail until fixed)."""
+    report = run_cases([crafted.CRAFTED[name]()], saved_dir=_save_dir(tmp_path), labels=[name])
+    o = report.outcomes[0]
+    assert o.kind == "ok" or o.kind.startswith("lib:"), f"{o.kind}: {o.detail[-500:]}"
+
+
+_BROKEN = [e for e in seeds.corpus_manifest() if seeds.is_broken(e)]
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(
+    not _BROKEN, reason=f"shared corpus not found at {seeds.CORPUS}: broken-file checks skipped"
+)
+def test_broken_corpus_files(tmp_path: Path) -> None:
+    """Every corpus file marked broken gives a clean library error or data."""
+    paths = [seeds.CORPUS / e["path"] for e in _BROKEN]
+    present = [p for p in paths if p.is_file()]
+    labels = [str(p.relative_to(seeds.CORPUS)) for p in present]
+    report = run_cases(
+        [p.read_bytes() for p in present], saved_dir=_save_dir(tmp_path), labels=labels
+    )
+    assert not report.bad, _describe(report, labels)
+    for label, o in zip(labels, report.outcomes, strict=True):
+        assert o.kind == "ok" or o.kind.startswith("lib:"), f"{label}: {o.kind}"
