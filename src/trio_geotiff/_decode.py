@@ -28,6 +28,7 @@ _BYTE_CODECS: Final[dict[Compression, Callable[[bytes], Any]]] = {
     Compression.ZSTD: imagecodecs.zstd_decode,
     Compression.LZMA: imagecodecs.lzma_decode,
 }
+_SIZED_CODECS: Final = frozenset({Compression.DEFLATE, Compression.LZW, Compression.ZSTD})
 _IMAGE_CODECS: Final = frozenset(
     {Compression.JPEG, Compression.WEBP, Compression.JPEG2000, Compression.LERC, Compression.JXL}
 )
@@ -172,13 +173,14 @@ def decode_block(
 
 def _decompress(comp: Compression, data: bytes | memoryview, info: ImageInfo, rows: int) -> Any:
     codec: Any = _BYTE_CODECS[comp]  # (imagecodecs' stubs omit ``out=`` and buffers)
-    if comp is Compression.DEFLATE:
-        # libdeflate is much faster when told the output size; a block that
-        # inflates to more than that (tolerated by libtiff) takes the slow path.
+    if comp in _SIZED_CODECS:
+        # libdeflate, LZW and zstd are much faster when told the output size;
+        # a block that inflates to more than that (libtiff tolerates it) takes
+        # the general path.
         expected = rows * -(-info.block_width * info.samples_per_block * info.bits // 8)
         try:
             return codec(data, out=expected)
-        except imagecodecs.DeflateError:
+        except Exception:  # noqa: BLE001, S110 - retried below without the size hint
             pass
     return codec(data)
 
