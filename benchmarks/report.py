@@ -6,7 +6,6 @@ Writes a PNG plot next to the markdown (docs/benchmarks.png) when matplotlib
 is installed.
 """
 
-
 from __future__ import annotations
 
 import argparse

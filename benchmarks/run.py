@@ -19,7 +19,6 @@ The JSON results go to benchmarks/results/ (``latest.json`` and a time-stamped
 copy); ``python benchmarks/report.py`` turns them into docs/benchmarks.md.
 """
 
-
 from __future__ import annotations
 
 import argparse
