@@ -7,6 +7,7 @@ own ``trio.run``, so these tests are synchronous), plus one subprocess run of
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -130,10 +131,9 @@ def _expected_from_rasterio(ds: Any) -> dict[str, Any]:
     exp["tags"] = ds.tags()
     exp["overview_factors"] = ds.overviews(1)
     if ds.crs:
-        try:
+        # GDAL cannot reach WGS 84 from some CRSs (Mars): rio info omits lnglat too.
+        with contextlib.suppress(Exception):
             exp["lnglat"] = list(ds.lnglat())
-        except Exception:
-            pass
     return exp
 
 
