@@ -79,7 +79,10 @@ async def test_cancel_aborts_requests_in_flight(http: HTTPServerHandle) -> None:
             t0 = time.perf_counter()
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - t0
-    assert elapsed < 0.1, f"cancel took {elapsed * 1000:.0f} ms"
+    # Each tile's body takes seconds at 20 KB/s: returning well within a second
+    # means the requests were abandoned, not awaited. (Typical: ~1 ms; the
+    # latency itself is measured in benchmarks/bridge.py, not asserted here.)
+    assert elapsed < 1.0, f"cancel took {elapsed * 1000:.0f} ms"
     # The server sees every request aborted (none could finish at that
     # speed), and no request starts after the cancel.
     after = await trio.to_thread.run_sync(lambda: http.wait_for(lambda s: s.in_flight == 0, 5.0))
