@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from functools import cached_property
 from typing import Any, Final, Literal, TypeAlias, final
 
@@ -16,7 +16,7 @@ import trio
 from affine import Affine
 from pyproj import CRS
 
-from . import _bridge, _crs, _georef
+from . import _bridge, _georef, _metadata
 from ._array import Array
 from ._cache import DEFAULT_CACHE_BYTES, BlockCache
 from ._decode import check_decodable
@@ -30,14 +30,7 @@ from ._gdal_metadata import (
     parse_pam,
 )
 from ._image import (
-    CIELAB,
-    MINISBLACK,
-    MINISWHITE,
-    PALETTE,
     PHOTOMETRIC_NAMES,
-    RGB,
-    SEPARATED,
-    YCBCR,
     Compression,
     ImageInfo,
     describe_ifd,
@@ -48,7 +41,6 @@ from ._source import DEFAULT_COALESCE_GAP, ObjectSource, Statistics
 from ._tiff import IFD, parse_tiff
 from ._window import BoundingBox, Window
 from .errors import (
-    CorruptFileError,
     GeoTIFFError,
     InvalidWindowError,
     ObjectNotFoundError,
@@ -59,24 +51,7 @@ __all__ = ["GeoTIFF", "Overview"]
 DEFAULT_PREFETCH: Final = 32 * 1024
 DEFAULT_CONCURRENCY: Final = 16
 
-# TIFF baseline tags GDAL reports as dataset metadata ("TIFFTAG_*").
-_TIFFTAG_NAMES: Final[Mapping[int, str]] = {
-    269: "TIFFTAG_DOCUMENTNAME",
-    270: "TIFFTAG_IMAGEDESCRIPTION",
-    305: "TIFFTAG_SOFTWARE",
-    306: "TIFFTAG_DATETIME",
-    315: "TIFFTAG_ARTIST",
-    316: "TIFFTAG_HOSTCOMPUTER",
-    33432: "TIFFTAG_COPYRIGHT",
-}
 _MAX_AUX_XML: Final = 4 * 1024 * 1024
-# EPSG unit codes GDAL names when it reports VerticalUnitsGeoKey.
-_VERTICAL_UNITS: Final[Mapping[int, str]] = {9001: "metre", 9002: "foot", 9003: "US survey foot"}
-_RESOLUTION_UNITS: Final[Mapping[int, str]] = {
-    1: "1 (unitless)",
-    2: "2 (pixels/inch)",
-    3: "3 (pixels/cm)",
-}
 
 
 _MaskRef: TypeAlias = "tuple[ImageInfo, ReadContext]"
@@ -720,18 +695,18 @@ class GeoTIFF(_Raster):
         main = describe_ifd(path, main_ifd, 0)
         meta = parse_gdal_metadata(main_ifd.get_str(42112))
         nodata = parse_nodata(main_ifd.get_str(42113))
-        count = _band_count(main)
-        alpha = _alpha_sample(main, meta)
-        keys_crs, transform, gcps = _georeference(path, main_ifd)
+        count = _metadata.band_count(main)
+        alpha = _metadata.alpha_sample(main, meta)
+        keys_crs, transform, gcps = _metadata.georeference(path, main_ifd)
         if pam is not None:
             # GDAL's PAM sidecar fills what the TIFF lacks and adds metadata.
             meta = merge_metadata(meta, pam.metadata)
             nodata = nodata if nodata is not None else pam.nodata
             if keys_crs is None and pam.srs_wkt:
-                keys_crs = _crs_from_wkt(pam.srs_wkt)
+                keys_crs = _metadata.crs_from_wkt(pam.srs_wkt)
             if transform is None and pam.geotransform is not None:
                 transform = Affine.from_gdal(*pam.geotransform)
-        vertical_units = _VERTICAL_UNITS.get(_geokeys(path, main_ifd).get(4099))  # type: ignore[arg-type]
+        vertical_units = _metadata.VERTICAL_UNITS.get(_metadata.geokeys(path, main_ifd).get(4099))  # type: ignore[arg-type]
         if vertical_units is not None:
             # GDAL reports VerticalUnitsGeoKey as every band's unit type.
             extra_roles = {b: {"unittype": vertical_units} for b in range(count)}
@@ -828,7 +803,7 @@ class GeoTIFF(_Raster):
     @cached_property
     def colorinterp(self) -> tuple[ColorInterp, ...]:
         """Colour interpretation of each band, as GDAL reports it."""
-        return _colorinterp(
+        return _metadata.colorinterp(
             self._image,
             self._meta,
             has_colormap=self._ifd.tags.get(320) is not None,
@@ -843,7 +818,7 @@ class GeoTIFF(_Raster):
         """
         if bidx != 1 or self.colorinterp[0] is not ColorInterp.palette:
             raise ValueError(f"{self.path}: band {bidx} has no colormap")
-        colormap = _colormap(self._image, self._ifd)
+        colormap = _metadata.colormap(self._image, self._ifd)
         nodata = self.nodata
         if nodata is not None and not math.isnan(nodata) and float(nodata).is_integer():
             # GDAL makes the nodata entry transparent.
@@ -894,7 +869,7 @@ class GeoTIFF(_Raster):
             return dict(self._meta.bands.get(bidx - 1, {}).get(domain, {}))
         tags = dict(self._meta.dataset.get(domain, {}))
         if domain == "":
-            for code, name in _TIFFTAG_NAMES.items():
+            for code, name in _metadata.TIFFTAG_NAMES.items():
                 text = self._ifd.get_str(code, strict=True)
                 if text is not None:
                     tags[name] = text
@@ -909,73 +884,18 @@ class GeoTIFF(_Raster):
                     tags[name] = str(value)
             unit = self._ifd.get_int(296)
             if unit is not None:
-                tags["TIFFTAG_RESOLUTIONUNIT"] = _RESOLUTION_UNITS.get(unit, str(unit))
+                tags["TIFFTAG_RESOLUTIONUNIT"] = _metadata.RESOLUTION_UNITS.get(unit, str(unit))
             if 34735 in self._ifd.tags:
                 tags.setdefault("AREA_OR_POINT", "Point" if self._pixel_is_point() else "Area")
         return tags
 
     def _pixel_is_point(self) -> bool:
-        keys = _geokeys(self.path, self._ifd)
+        keys = _metadata.geokeys(self.path, self._ifd)
         return keys.get(1025) == 2
 
     def statistics(self) -> Statistics:
         """Counters for this file: requests, bytes, coalesced ranges, blocks decoded."""
         return self._file.ctx.source.statistics()
-
-
-def _geokeys(path: str, ifd: IFD) -> dict[int, Any]:
-    directory = ifd.get_ints(34735)
-    if directory is None:
-        return {}
-    try:
-        return dict(
-            _crs.parse_geokey_directory(
-                directory, ifd.get_floats(34736), ifd.get_str(34737), path=path
-            )
-        )
-    except CorruptFileError:
-        return {}
-
-
-def _georeference(
-    path: str, ifd: IFD
-) -> tuple[CRS | None, Affine | None, Sequence[_georef.GroundControlPoint]]:
-    keys = _geokeys(path, ifd)
-    try:
-        crs = _crs.crs_from_geokeys(keys, path=path) if keys else None
-    except CorruptFileError:
-        crs = None
-    pixel_scale = ifd.get_floats(33550)
-    tiepoints = ifd.get_floats(33922)
-    transformation = ifd.get_floats(34264)
-    try:
-        transform = _georef.transform_from_tags(
-            pixel_scale=pixel_scale,
-            tiepoints=tiepoints,
-            transformation=transformation,
-            pixel_is_point=keys.get(1025) == 2,
-            path=path,
-        )
-        gcps = (
-            _georef.gcps_from_tiepoints(
-                tiepoints,
-                pixel_scale,
-                transformation,
-                pixel_is_point=keys.get(1025) == 2,
-                path=path,
-            )
-            or []
-        )
-    except CorruptFileError:
-        transform, gcps = None, []
-    return crs, transform, gcps
-
-
-def _crs_from_wkt(wkt: str) -> CRS | None:
-    try:
-        return CRS.from_wkt(wkt)
-    except Exception:  # noqa: BLE001 - pyproj raises CRSError and others; PAM SRS is optional
-        return None
 
 
 def _pair_mask(image: ImageInfo, masks: Sequence[_MaskRef]) -> _MaskRef | None:
@@ -995,79 +915,4 @@ def _describe_rest(opened: _Opened, start: int) -> list[ImageInfo]:
             out.append(describe_ifd(path, ifd, i))
         except GeoTIFFError:
             continue  # a broken secondary IFD is ignored, as GDAL ignores it
-    return out
-
-
-def _band_count(image: ImageInfo) -> int:
-    if image.photometric == CIELAB:
-        return 4  # GDAL converts CIELab to RGBA
-    return image.samples
-
-
-def _alpha_sample(image: ImageInfo, meta: GDALMetadata) -> int | None:
-    """The sample GDAL uses as the dataset's alpha mask, if any."""
-    interp = _colorinterp(image, meta, has_colormap=False, count=_band_count(image))
-    for i, ci in enumerate(interp):
-        if ci is ColorInterp.alpha and i < image.samples:
-            return i
-    return None
-
-
-def _colorinterp(
-    image: ImageInfo, meta: GDALMetadata, *, has_colormap: bool, count: int
-) -> tuple[ColorInterp, ...]:
-    photometric = image.photometric
-    integer = image.sample_format in (1, 2, 4)
-    base: list[ColorInterp]
-    if photometric in (RGB, YCBCR):
-        base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] if image.samples >= 3 else []
-    elif photometric in (SEPARATED, CIELAB) and image.bits == 8 and count >= 4:
-        base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
-    elif photometric == PALETTE or (
-        photometric in (MINISBLACK, MINISWHITE)
-        and integer
-        and (has_colormap or image.bits == 1 or (photometric == MINISWHITE and image.bits <= 8))
-    ):
-        base = [ColorInterp.palette]
-    elif photometric in (MINISBLACK, MINISWHITE):
-        base = [ColorInterp.gray]
-    else:
-        base = []
-    out: list[ColorInterp] = []
-    for band in range(count):
-        if band < len(base):
-            ci = base[band]
-        else:
-            extra_index = band - max(len(base), 1) if base else band - 1
-            extra = (
-                image.extra_samples[extra_index]
-                if 0 <= extra_index < len(image.extra_samples)
-                else 0
-            )
-            ci = ColorInterp.alpha if extra in (1, 2) else ColorInterp.undefined
-            if not base and band == 0:
-                ci = ColorInterp.undefined
-        role = meta.roles.get(band, {}).get("colorinterp")
-        if role:
-            ci = ColorInterp.from_gdal_name(role)
-        out.append(ci)
-    return tuple(out)
-
-
-def _colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]]:
-    values = ifd.get_ints(320)
-    n = 1 << min(image.bits, 16)
-    if values is not None and len(values) >= 3 * n:
-        red, green, blue = values[:n], values[n : 2 * n], values[2 * n : 3 * n]
-        # GDAL: 16-bit entries are scaled to 8 bits unless every one already fits.
-        scale = 257 if max(values[: 3 * n]) > 255 else 1
-        return {i: (red[i] // scale, green[i] // scale, blue[i] // scale, 255) for i in range(n)}
-    # 1-bit and MINISWHITE images get GDAL's implicit grey ramp.
-    invert = image.photometric == MINISWHITE
-    out = {}
-    for i in range(n):
-        level = round(i * 255 / (n - 1)) if n > 1 else 255
-        if invert:
-            level = 255 - level
-        out[i] = (level, level, level, 255)
     return out
