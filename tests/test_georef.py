@@ -2,77 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import warnings
-from pathlib import Path
-from typing import Any
 
 import pytest
-import rasterio
-import tifffile
 from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus import CORPUS, gtiff_paths, open_oracle, raw_tags, require_corpus
 from trio_geotiff._crs import parse_geokey_directory
 from trio_geotiff._georef import GroundControlPoint, gcps_from_tiepoints, transform_from_tags
 from trio_geotiff.errors import CorruptFileError
-
-# --------------------------------------------------------------------------
-# Corpus helpers (test-only tools: tifffile reads raw tags, rasterio is the oracle)
-
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
-
-# tifffile logs every odd tag of the deliberately broken files.
-logging.getLogger("tifffile").setLevel(logging.CRITICAL)
-
-
-def corpus_entries() -> list[dict[str, Any]]:
-    """Manifest entries of the GTiff files, or a skip when the corpus is missing."""
-    manifest = CORPUS / "manifest.json"
-    if not manifest.is_file():
-        pytest.skip(f"shared corpus not found at {CORPUS}: corpus-wide tests skipped")
-    entries: list[dict[str, Any]] = json.loads(manifest.read_text())
-    return [e for e in entries if e.get("driver") == "GTiff"]
-
-
-def corpus_ids() -> list[str]:
-    manifest = CORPUS / "manifest.json"
-    if not manifest.is_file():
-        return []
-    return [e["path"] for e in json.loads(manifest.read_text()) if e.get("driver") == "GTiff"]
-
-
-def raw_tags(path: Path) -> dict[int, Any] | None:
-    """The georeferencing tags of the first IFD, or None if tifffile can't read it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with tifffile.TiffFile(path) as tif:
-                tags = tif.pages[0].tags
-                out: dict[int, Any] = {}
-                for code in (33550, 33922, 34264, 34735, 34736, 34737):
-                    if code in tags:
-                        value = tags[code].value
-                        out[code] = value if isinstance(value, str) else tuple(value)
-                return out
-    except Exception:
-        return None
-
-
-def open_oracle(path: Path) -> Any:
-    """Open with rasterio, sidecars (.aux.xml, world files) ignored.
-
-    tinymarble.tif, for instance, takes its CRS from its .aux.xml: we only
-    compare what the TIFF itself says.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
-            return rasterio.open(path)
-
 
 # --------------------------------------------------------------------------
 # Hand-built tags
@@ -222,9 +162,9 @@ def test_garbage_only_raises_corrupt(
 # Oracle: every corpus file against rasterio.
 
 
-@pytest.mark.parametrize("rel", corpus_ids())
+@pytest.mark.parametrize("rel", gtiff_paths())
 def test_georef_matches_rasterio(rel: str) -> None:
-    corpus_entries()  # skips when the corpus is missing
+    require_corpus()  # skips when the corpus is missing
     path = CORPUS / rel
     tags = raw_tags(path)
     if tags is None:
