@@ -100,11 +100,10 @@ async def cancellation(root: Path) -> dict[str, tuple[float, int, int]]:
     return out
 
 
-async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float, float, float]:
-    """Decode n tiles in worker threads (at most ``threads`` at once) under a 1 ms ticker."""
+async def _ticking(start_work, n_tiles: int) -> tuple[float, float, float]:
+    """Run ``start_work(nursery, i)`` for each tile under a 1 ms ticker; (p99, max, wall ms)."""
     lat: list[float] = []
     done = trio.Event()
-    limiter = trio.CapacityLimiter(threads)
 
     async def tick() -> None:
         while not done.is_set():
@@ -117,34 +116,29 @@ async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float
         nursery.start_soon(tick)
         async with trio.open_nursery() as work:
             for i in range(n_tiles):
-                work.start_soon(
-                    functools.partial(trio.to_thread.run_sync, decode, i, limiter=limiter)
-                )
+                start_work(work, i)
         done.set()
     wall = (time.perf_counter() - t0) * 1000
     return float(np.percentile(lat, 99)), max(lat), wall
+
+
+async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float, float, float]:
+    """Decode n tiles in worker threads (at most ``threads`` at once) under a 1 ms ticker."""
+    limiter = trio.CapacityLimiter(threads)
+    return await _ticking(
+        lambda work, i: work.start_soon(
+            functools.partial(trio.to_thread.run_sync, decode, i, limiter=limiter)
+        ),
+        n_tiles,
+    )
 
 
 async def ticker_lateness_async(decode_async, n_tiles: int) -> tuple[float, float, float]:
     """The same, with each decode awaited through the asyncio portal (async-tiff's rayon pool)."""
-    lat: list[float] = []
-    done = trio.Event()
-
-    async def tick() -> None:
-        while not done.is_set():
-            t0 = trio.current_time()
-            await trio.sleep(0.001)
-            lat.append((trio.current_time() - t0 - 0.001) * 1000)
-
-    t0 = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(tick)
-        async with trio.open_nursery() as work:
-            for i in range(n_tiles):
-                work.start_soon(_bridge.run_in_portal, functools.partial(decode_async, i))
-        done.set()
-    wall = (time.perf_counter() - t0) * 1000
-    return float(np.percentile(lat, 99)), max(lat), wall
+    return await _ticking(
+        lambda work, i: work.start_soon(_bridge.run_in_portal, functools.partial(decode_async, i)),
+        n_tiles,
+    )
 
 
 def decode_comparison(path: Path) -> None:
