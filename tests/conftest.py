@@ -27,11 +27,20 @@ async def _trio_hygiene() -> AsyncIterator[None]:
         await trio.testing.wait_all_threads_completed()
     assert trio.testing.active_thread_count() == 0, "a worker thread outlived the test"
     assert _bridge.portal_tasks_running() == 0, "an asyncio task outlived the test"
-    root = trio.lowlevel.current_root_task()
-    stray = [
-        t.name for n in root.child_nurseries for t in n.child_tasks if "trio_geotiff" in t.name
-    ]
+    stray = library_tasks()
     assert not stray, f"tasks outlived the test: {stray}"
+
+
+def library_tasks() -> list[str]:
+    """Names of every live task (at any depth) started by trio_geotiff code."""
+    found = []
+    todo = [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        if task.name.startswith("trio_geotiff."):
+            found.append(task.name)
+        todo.extend(child for nursery in task.child_nurseries for child in nursery.child_tasks)
+    return found
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

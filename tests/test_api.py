@@ -214,3 +214,51 @@ async def test_portal_hands_back_errors_raised_while_starting() -> None:
     with trio.fail_after(5), pytest.raises(TypeError):
         await _bridge.run_in_portal(lambda: 42)  # type: ignore[arg-type,return-value]
     assert _bridge.portal_tasks_running() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("-9999", -9999.0),
+        (" 12abc", 12.0),
+        ("abc", 0.0),
+        ("-3.5e2x", -350.0),
+        (".5q", 0.5),
+        ("", None),
+    ],
+)
+def test_gdal_nodata_text_parses_like_atof(text: str, value: float | None) -> None:
+    from trio_geotiff._gdal_metadata import parse_nodata
+
+    assert parse_nodata(text) == value
+
+
+def test_bounds_of_a_rotated_window_cover_all_corners() -> None:
+    from affine import Affine
+
+    from trio_geotiff import Array
+
+    t = Affine.rotation(30) @ Affine.scale(10, -10)
+    arr = Array(data=np.zeros((1, 20, 10)), mask=None, transform=t, crs=None, nodata=None)
+    corners = [t @ (c, r) for c in (0, 10) for r in (0, 20)]
+    assert tuple(arr.bounds) == (
+        min(x for x, _ in corners),
+        min(y for _, y in corners),
+        max(x for x, _ in corners),
+        max(y for _, y in corners),
+    )
+
+
+async def test_the_leak_check_sees_library_tasks_at_any_depth(cog_dir: Path) -> None:
+    from conftest import library_tasks
+
+    tif = await open_cog(cog_dir, cache_bytes=0)
+    seen: list[str] = []
+    async with trio.open_nursery() as outer, trio.open_nursery() as inner:
+        inner.start_soon(tif.read)
+        await trio.testing.wait_all_tasks_blocked()
+        seen = library_tasks()  # the read's fan-out tasks, nurseries deep
+        inner.cancel_scope.cancel()
+        del outer
+    assert any(name.startswith("trio_geotiff._nursery.FirstError._guard") for name in seen), seen
+    assert library_tasks() == []

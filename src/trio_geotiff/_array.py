@@ -10,7 +10,7 @@ import numpy.typing as npt
 from affine import Affine
 from pyproj import CRS
 
-from ._window import BoundingBox
+from ._window import BoundingBox, bounds_of
 
 __all__ = ["Array"]
 
@@ -66,11 +66,8 @@ class Array:
 
     @property
     def bounds(self) -> BoundingBox:
-        """The window's bounds in CRS units."""
-        t = self.transform
-        x0, y0 = t @ (0, 0)
-        x1, y1 = t @ (self.width, self.height)
-        return BoundingBox(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        """The window's bounds in CRS units (as `GeoTIFF.bounds` computes them)."""
+        return bounds_of(self.transform, self.width, self.height)
 
     def as_masked(self) -> np.ma.MaskedArray[Any, Any]:
         """The data as a `numpy.ma.MaskedArray` (masked where the mask is False)."""

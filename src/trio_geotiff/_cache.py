@@ -38,12 +38,6 @@ class BlockCache:
         self._entries: OrderedDict[BlockKey, npt.NDArray[Any]] = OrderedDict()
         self._bytes = 0
         self._pending: dict[BlockKey, trio.Event] = {}
-        self.hits = 0
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held now."""
-        return self._bytes
 
     def admits(self, read_bytes: int) -> bool:
         """Whether a read decoding ``read_bytes`` should fill the cache."""
@@ -54,7 +48,6 @@ class BlockCache:
         arr = self._entries.get(key)
         if arr is not None:
             self._entries.move_to_end(key)
-            self.hits += 1
         return arr
 
     def put(self, key: BlockKey, arr: npt.NDArray[Any]) -> None:
@@ -81,8 +74,3 @@ class BlockCache:
         event = self._pending.pop(key, None)
         if event is not None:
             event.set()
-
-    def clear(self) -> None:
-        """Drop every cached block."""
-        self._entries.clear()
-        self._bytes = 0

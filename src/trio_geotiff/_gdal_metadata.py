@@ -16,11 +16,14 @@ default domain).
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from xml.sax.saxutils import unescape
 
 import attrs
+
+_LEADING_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 __all__ = [
     "GDALMetadata",
@@ -100,16 +103,9 @@ def parse_nodata(text: str | None) -> float | None:
         return float(s)
     except ValueError:
         pass
-    # Leading numeric prefix, as atof reads it.
-    end = 0
-    for i in range(len(s), 0, -1):
-        try:
-            float(s[:i])
-        except ValueError:
-            continue
-        end = i
-        break
-    return float(s[:end]) if end else 0.0
+    # The leading number, as atof reads it ("12abc" -> 12.0, "abc" -> 0.0).
+    match = _LEADING_NUMBER.match(s)
+    return float(match.group()) if match else 0.0
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ from ._nursery import first_error_nursery
 from ._read import DEFAULT_MAX_DECODED_BYTES, ReadContext, check_ceiling, read_samples
 from ._source import DEFAULT_COALESCE_GAP, ObjectSource, Statistics
 from ._tiff import IFD, parse_tiff
-from ._window import BoundingBox, Window
+from ._window import BoundingBox, Window, bounds_of
 from .errors import (
     GeoTIFFError,
     InvalidWindowError,
@@ -155,16 +155,7 @@ class _Raster:
         rasterio, the edges are taken as the transform gives them otherwise
         (e.g. the identity transform of an image without georeferencing).
         """
-        t = self._transform
-        if t.b == 0 and t.d == 0:
-            return BoundingBox(t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f)
-        corners = [
-            t @ (c, r)
-            for c, r in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))
-        ]
-        xs = [x for x, _ in corners]
-        ys = [y for _, y in corners]
-        return BoundingBox(min(xs), min(ys), max(xs), max(ys))
+        return bounds_of(self._transform, self.width, self.height)
 
     @property
     def block_shapes(self) -> tuple[tuple[int, int], ...]:

@@ -85,7 +85,6 @@ MASK: Final = 4
 SEPARATED: Final = 5
 YCBCR: Final = 6
 CIELAB: Final = 8
-LOGLUV: Final = 32845
 
 PHOTOMETRIC_NAMES: Final[dict[int, str]] = {
     0: "MINISWHITE",

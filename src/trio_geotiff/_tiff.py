@@ -78,7 +78,6 @@ class IFD:
 
     offset: int
     tags: Mapping[int, TagValue]
-    tag_types: Mapping[int, int]
     parent: int | None = None
     """Index of the IFD whose SubIFDs tag (330) points here; None in the main chain."""
 
@@ -138,8 +137,6 @@ class TIFFStructure:
     """``"<"`` (little-endian, "II") or ``">"`` (big-endian, "MM")."""
     bigtiff: bool
     ifds: tuple[IFD, ...]
-    header_end: int
-    """One past the last byte of metadata read (for prefetch tuning)."""
 
 
 class _Reader:
@@ -149,7 +146,6 @@ class _Reader:
         self.path = path
         self.size = size
         self.source = source
-        self.max_end = 0
         self.budget = MAX_METADATA_BYTES
         self.entries_left = MAX_TOTAL_ENTRIES
 
@@ -177,7 +173,6 @@ class _Reader:
             raise CorruptFileError(
                 self.path, f"short read of {what}: {len(data)} of {length} bytes"
             )
-        self.max_end = max(self.max_end, start + length)
         return data
 
 
@@ -245,7 +240,7 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
             except CorruptFileError:
                 break  # a broken SubIFD costs its overview, not the file
             ifds.append(attrs.evolve(ifd, parent=0))
-    return TIFFStructure(bo, bigtiff, tuple(ifds), reader.max_end)
+    return TIFFStructure(bo, bigtiff, tuple(ifds))
 
 
 async def _parse_ifd(
@@ -259,7 +254,7 @@ async def _parse_ifd(
         if first:
             raise CorruptFileError(path, f"first IFD offset {offset} is out of the file")
         # A broken next-IFD pointer after valid IFDs: stop, as libtiff does.
-        return IFD(offset, {}, {}), 0
+        return IFD(offset, {}), 0
     (n,) = struct.unpack(bo + count_fmt, await reader.read(offset, count_size, "IFD entry count"))
     if n == 0 or n > MAX_ENTRIES_PER_IFD:
         raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
@@ -273,7 +268,6 @@ async def _parse_ifd(
         body_len = n * entry_size
     body = await reader.read(offset + count_size, body_len, f"IFD at byte {offset}")
     tags: dict[int, TagValue] = {}
-    types: dict[int, int] = {}
     deferred: list[tuple[int, int, int, int]] = []
     for i in range(n):
         entry = body[i * entry_size : (i + 1) * entry_size]
@@ -294,7 +288,6 @@ async def _parse_ifd(
         reader.charge(cost, f"tag {code} at IFD {offset}")
         if nbytes <= inline:
             tags[code] = _decode_values(bo, typ, count, raw[:nbytes], code)
-            types[code] = typ
         else:
             (value_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), raw)
             deferred.append((code, typ, count, value_offset))
@@ -307,13 +300,12 @@ async def _parse_ifd(
             continue
         data = await reader.read(value_offset, nbytes, f"tag {code} values")
         tags[code] = _decode_values(bo, typ, count, data, code)
-        types[code] = typ
     next_offset = 0
     if len(body) == n * entry_size + (8 if bigtiff else 4):
         (next_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), body[n * entry_size :])
         if next_offset >= reader.size:
             next_offset = 0
-    return IFD(offset, tags, types), next_offset
+    return IFD(offset, tags), next_offset
 
 
 def _decoded_cost(typ: int, count: int, code: int) -> int | None:

@@ -7,7 +7,7 @@ import math
 import attrs
 from affine import Affine
 
-__all__ = ["BoundingBox", "Window"]
+__all__ = ["BoundingBox", "Window", "bounds_of"]
 
 
 def _non_negative(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
@@ -121,3 +121,20 @@ class BoundingBox:
     def __iter__(self):  # type: ignore[no-untyped-def]  # noqa: ANN204 - tuple-like unpacking
         """Iterate ``left, bottom, right, top`` (so ``tuple(bbox)`` works)."""
         return iter((self.left, self.bottom, self.right, self.top))
+
+
+def bounds_of(transform: Affine, width: int, height: int) -> BoundingBox:
+    """The bounds of a ``width`` x ``height`` raster, computed as rasterio does.
+
+    Without rotation the edges are taken as the transform gives them (so the
+    identity transform of an image without georeferencing gives
+    ``bottom > top``, as in rasterio); with rotation, the envelope of the
+    four corners.
+    """
+    t = transform
+    if t.b == 0 and t.d == 0:
+        return BoundingBox(t.c, t.f + t.e * height, t.c + t.a * width, t.f)
+    corners = [t @ (c, r) for c, r in ((0, 0), (0, height), (width, height), (width, 0))]
+    xs = [x for x, _ in corners]
+    ys = [y for _, y in corners]
+    return BoundingBox(min(xs), min(ys), max(xs), max(ys))

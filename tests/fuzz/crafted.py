@@ -223,6 +223,11 @@ def _cases() -> dict[str, Callable[[], bytes]]:
         ),
         "uint-nodata-out-of-range": lambda: build([gray(extra={42113: (2, b"-9999\x00")})], px),
         "uint-nodata-nan": lambda: build([gray(extra={42113: (2, b"nan\x00")})], px),
+        # A 1 MiB GDAL_NODATA that is not a number: parsing it once took
+        # quadratic time (hours), i.e. a hang.
+        "nodata-huge-text": lambda: build(
+            [gray(extra={42113: (2, b"9" * 10 + b"x" * (1 << 20) + b"\x00")})], px
+        ),
     }
 
 
