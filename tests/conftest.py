@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_geotiff import _bridge
+from trio_geotiff import _portal
 
 # tifffile and rasterio log every odd tag of the deliberately broken files.
 logging.getLogger("tifffile").setLevel(logging.CRITICAL)
@@ -26,7 +26,7 @@ async def _trio_hygiene() -> AsyncIterator[None]:
     with trio.fail_after(10):
         await trio.testing.wait_all_threads_completed()
     assert trio.testing.active_thread_count() == 0, "a worker thread outlived the test"
-    assert _bridge.portal_tasks_running() == 0, "an asyncio task outlived the test"
+    assert _portal.portal_tasks_running() == 0, "an asyncio task outlived the test"
     stray = library_tasks()
     assert not stray, f"tasks outlived the test: {stray}"
 

@@ -209,11 +209,11 @@ async def test_empty_object_is_not_a_tiff() -> None:
 
 
 async def test_portal_hands_back_errors_raised_while_starting() -> None:
-    from trio_geotiff import _bridge
+    from trio_geotiff import _portal
 
     with trio.fail_after(5), pytest.raises(TypeError):
-        await _bridge.run_in_portal(lambda: 42)  # type: ignore[arg-type,return-value]
-    assert _bridge.portal_tasks_running() == 0
+        await _portal.run_in_portal(lambda: 42)  # type: ignore[arg-type,return-value]
+    assert _portal.portal_tasks_running() == 0
 
 
 @pytest.mark.parametrize(
@@ -260,5 +260,5 @@ async def test_the_leak_check_sees_library_tasks_at_any_depth(cog_dir: Path) -> 
         seen = library_tasks()  # the read's fan-out tasks, nurseries deep
         inner.cancel_scope.cancel()
         del outer
-    assert any(name.startswith("trio_geotiff._nursery.FirstError._guard") for name in seen), seen
+    assert any(name.startswith("trio_geotiff._read.") for name in seen), seen
     assert library_tasks() == []

@@ -8,7 +8,7 @@ that fetch instead of starting their own. Reads larger than a quarter of the
 budget do not fill the cache (scan resistance: one big read would evict
 everything and hold its whole output twice).
 
-Not thread-safe: used from trio tasks only (one trio run per opened file).
+Not thread-safe: used from the tasks of the event loop the file was opened in.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Final
 
+import anyio
 import numpy.typing as npt
-import trio
 
 __all__ = ["DEFAULT_CACHE_BYTES", "BlockCache", "BlockKey"]
 
@@ -37,7 +37,7 @@ class BlockCache:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[BlockKey, npt.NDArray[Any]] = OrderedDict()
         self._bytes = 0
-        self._pending: dict[BlockKey, trio.Event] = {}
+        self._pending: dict[BlockKey, anyio.Event] = {}
 
     def admits(self, read_bytes: int) -> bool:
         """Whether a read decoding ``read_bytes`` should fill the cache."""
@@ -61,13 +61,13 @@ class BlockCache:
             _, old = self._entries.popitem(last=False)
             self._bytes -= old.nbytes
 
-    def pending(self, key: BlockKey) -> trio.Event | None:
+    def pending(self, key: BlockKey) -> anyio.Event | None:
         """The event of a read already fetching this block, if any."""
         return self._pending.get(key)
 
     def claim(self, key: BlockKey) -> None:
         """Mark a block as being fetched by the caller (others will wait for it)."""
-        self._pending[key] = trio.Event()
+        self._pending[key] = anyio.Event()
 
     def release(self, key: BlockKey) -> None:
         """The caller's fetch of the block ended (done, failed or cancelled)."""

@@ -5,18 +5,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import cached_property
 from typing import Any, Final, Literal, TypeAlias, final
 
+import anyio
+import anyio.abc
+import anyio.lowlevel
 import attrs
 import numpy as np
 import numpy.typing as npt
-import trio
 from affine import Affine
 from pyproj import CRS
 
-from . import _bridge, _georef, _metadata
+from . import _georef, _metadata, _store
 from ._array import Array
 from ._cache import DEFAULT_CACHE_BYTES, BlockCache
 from ._decode import check_decodable
@@ -35,9 +37,17 @@ from ._image import (
     ImageInfo,
     describe_ifd,
 )
-from ._nursery import first_error_nursery
+from ._nursery import gather, task_group
 from ._read import DEFAULT_MAX_DECODED_BYTES, ReadContext, check_ceiling, read_samples
-from ._source import DEFAULT_COALESCE_GAP, ObjectSource, Statistics
+from ._runtime import (
+    Limiter,
+    LoopBinding,
+    check_limiter,
+    decode_slots,
+    default_limiter,
+    run_in_thread,
+)
+from ._source import DEFAULT_COALESCE_GAP, HeaderBytes, ObjectSource, Statistics
 from ._tiff import IFD, parse_tiff
 from ._window import BoundingBox, Window, bounds_of
 from .errors import (
@@ -49,7 +59,6 @@ from .errors import (
 __all__ = ["GeoTIFF", "Overview"]
 
 DEFAULT_PREFETCH: Final = 32 * 1024
-DEFAULT_CONCURRENCY: Final = 16
 
 _MAX_AUX_XML: Final = 4 * 1024 * 1024
 
@@ -77,6 +86,8 @@ class _FileState:
     count: int
     alpha_sample: int | None
     """0-based sample index of an alpha band used as the dataset mask."""
+    binding: LoopBinding
+    """The event loop the file was opened in (the only one that may read it)."""
 
 
 class _Raster:
@@ -221,9 +232,10 @@ class _Raster:
         running decodes, a few milliseconds each, are waited for, and no task
         or thread is left behind.
         """
-        await trio.lowlevel.checkpoint()
         file = self._file
         path = file.path
+        file.binding.check(path)
+        await anyio.lowlevel.checkpoint()
         full = Window(0, 0, self.width, self.height)
         if window is None:
             window = full
@@ -340,15 +352,10 @@ class _Raster:
         **Cancellation:** cancelling cancels every tile's read; nothing keeps running.
         """
         windows = [self.tile_window(x, y) for x, y in xy]
-        results: list[Array | None] = [None] * len(windows)
-
-        async def one(i: int) -> None:
-            results[i] = await self.read(window=windows[i], indexes=indexes)
-
-        async with first_error_nursery() as nursery:
-            for i in range(len(windows)):
-                nursery.start_soon(one, i)
-        return [r for r in results if r is not None]
+        self._file.binding.check(self.path)
+        return await gather(
+            [functools.partial(self.read, window=w, indexes=indexes) for w in windows]
+        )
 
     def open_tile_stream(
         self,
@@ -357,7 +364,7 @@ class _Raster:
         indexes: Sequence[int] | int | None = None,
         batch: int = 8,
     ) -> contextlib.AbstractAsyncContextManager[
-        trio.abc.ReceiveChannel[tuple[tuple[int, int], Array]]
+        anyio.abc.ObjectReceiveStream[tuple[tuple[int, int], Array]]
     ]:
         """Stream internal blocks as ``((x, y), Array)`` pairs, in order.
 
@@ -423,34 +430,46 @@ class _Raster:
             if mask_kind == "nodata":
                 nodata = self._file.nodata
                 assert nodata is not None
-                # A full pass over the pixels: off the trio thread.
-                return await trio.to_thread.run_sync(_nodata_validity, out, nodata)
+                # A full pass over the pixels: off the event loop.
+                async with decode_slots():
+                    return await run_in_thread(_nodata_validity, out, nodata)
             return None
         assert self._mask is not None
         mask_image, mask_ctx = self._mask
         check_decodable(mask_ctx.source.path, mask_image)
         mask_out = np.empty((1, window.height, window.width), dtype=mask_image.dtype)
         # Pixels and mask in parallel; the first error cancels the other read.
-        async with first_error_nursery() as nursery:
-            nursery.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
-            nursery.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
+        async with task_group() as group:
+            group.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
+            group.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
         return np.asarray(mask_out[0] != 0, dtype=np.bool_)
 
 
-@trio.as_safe_channel
+@contextlib.asynccontextmanager
 async def _tile_stream(
     raster: _Raster,
     order: list[tuple[int, int]],
     indexes: Sequence[int] | int | None,
     batch: int,
-) -> AsyncGenerator[tuple[tuple[int, int], Array], None]:
-    # Read one batch ahead of what the consumer takes: the next batch is
-    # fetched while this one is handed out.
-    for start in range(0, len(order), batch):
-        chunk = order[start : start + batch]
-        arrays = await raster.fetch_tiles(chunk, indexes=indexes)
-        for xy, arr in zip(chunk, arrays, strict=True):
-            yield xy, arr
+) -> AsyncIterator[anyio.abc.ObjectReceiveStream[tuple[tuple[int, int], Array]]]:
+    send, receive = anyio.create_memory_object_stream[tuple[tuple[int, int], Array]]()
+
+    async def produce() -> None:
+        # The stream has no buffer: a batch is read, then handed out tile by
+        # tile; the next batch is read once the consumer took the last one.
+        async with send:
+            for start in range(0, len(order), batch):
+                chunk = order[start : start + batch]
+                arrays = await raster.fetch_tiles(chunk, indexes=indexes)
+                for xy, arr in zip(chunk, arrays, strict=True):
+                    await send.send((xy, arr))
+
+    async with task_group() as group, receive:
+        group.start_soon(produce)
+        try:
+            yield receive
+        finally:
+            group.cancel_scope.cancel()
 
 
 def _nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
@@ -583,12 +602,13 @@ class GeoTIFF(_Raster):
         *,
         store: Any,
         prefetch: int = DEFAULT_PREFETCH,
-        limiter: trio.CapacityLimiter | None = None,
+        limiter: Limiter | None = None,
         coalesce_gap: int = DEFAULT_COALESCE_GAP,
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         sidecars: bool = False,
         jpeg: Literal["fast", "gdal"] = "fast",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        header: HeaderBytes | None = None,
     ) -> GeoTIFF:
         """Open a GeoTIFF from an obstore store.
 
@@ -598,9 +618,11 @@ class GeoTIFF(_Raster):
                 ``S3Store``, ``GCSStore``, ``AzureStore``).
             prefetch: Bytes read in the first request; a COG's whole header
                 fits in the default 32 KiB, so opening takes one request.
-            limiter: Bounds the requests and decodes in flight for this file
-                (share one limiter between files to bound them together).
-                Default: a new ``CapacityLimiter(16)`` for this file.
+            limiter: Bounds the requests (the header's included) and decodes
+                in flight for this file; share one limiter between files to
+                bound them together. An ``anyio.CapacityLimiter``, or under
+                trio a ``trio.CapacityLimiter``. Default: a new limiter of 16
+                tokens for this file.
             coalesce_gap: Block byte ranges closer than this are fetched in one request.
             max_decoded_bytes: Ceiling on the bytes one read may decode.
             sidecars: Also look for GDAL's external overviews (``path + ".ovr"``)
@@ -614,6 +636,9 @@ class GeoTIFF(_Raster):
             cache_bytes: Budget of the decoded-block cache shared by this
                 file's reads (default 128 MiB; 0 turns it off). Reads larger
                 than a quarter of it do not fill it.
+            header: The header bytes of this object from `GeoTIFF.header`
+                (e.g. fetched by another process): the file opens without a
+                request. Sidecars are still looked up when asked for.
 
         Returns:
             The opened file.
@@ -624,6 +649,8 @@ class GeoTIFF(_Raster):
             CorruptFileError: The TIFF structure is broken.
             UnsupportedError: The sample type cannot be represented.
             StoreError: The store failed.
+            EventLoopError: Not called from trio or asyncio, or ``limiter`` is
+                of a kind the running library cannot use.
 
         **Cancellation:** safe to cancel; an in-flight request is aborted.
         """
@@ -633,13 +660,18 @@ class GeoTIFF(_Raster):
             raise ValueError("coalesce_gap must be >= 0")
         if jpeg not in ("fast", "gdal"):
             raise ValueError(f'jpeg must be "fast" or "gdal", got {jpeg!r}')
-        limiter = limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY)
+        binding = LoopBinding()
+        binding.check(path)
+        limiter = default_limiter() if limiter is None else check_limiter(path, limiter)
         cache = BlockCache(cache_bytes) if cache_bytes else None
         found: dict[str, _Opened | None] = {}
 
         async def open_one(key: str, object_path: str, *, optional: bool) -> None:
             try:
-                source = await ObjectSource.open(store, object_path, prefetch)
+                if header is not None and key == "main":
+                    source = ObjectSource.from_header(store, object_path, header, limiter)
+                else:
+                    source = await ObjectSource.open(store, object_path, prefetch, limiter)
             except ObjectNotFoundError:
                 if not optional:
                     raise
@@ -652,7 +684,8 @@ class GeoTIFF(_Raster):
 
         async def open_aux() -> None:
             try:
-                head, _size = await _bridge.fetch_head(store, path + ".aux.xml", _MAX_AUX_XML)
+                async with limiter:
+                    head, _size = await _store.fetch_head(store, path + ".aux.xml", _MAX_AUX_XML)
             except ObjectNotFoundError:
                 return
             found_pam.append(parse_pam(head.decode("utf-8", errors="replace")))
@@ -660,16 +693,16 @@ class GeoTIFF(_Raster):
         found_pam: list[PAMInfo] = []
         # The main file and its sidecars are fetched concurrently: sidecars
         # cost requests, not latency.
-        async with first_error_nursery() as nursery:
-            nursery.start_soon(functools.partial(open_one, "main", path, optional=False))
+        async with task_group() as group:
+            group.start_soon(functools.partial(open_one, "main", path, optional=False))
             if sidecars:
-                nursery.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
-                nursery.start_soon(functools.partial(open_one, "msk", path + ".msk", optional=True))
-                nursery.start_soon(open_aux)
+                group.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
+                group.start_soon(functools.partial(open_one, "msk", path + ".msk", optional=True))
+                group.start_soon(open_aux)
         main = found["main"]
         assert main is not None
         return cls._from_structure(
-            main, found.get("ovr"), found.get("msk"), found_pam[0] if found_pam else None
+            main, found.get("ovr"), found.get("msk"), found_pam[0] if found_pam else None, binding
         )
 
     @classmethod
@@ -679,6 +712,7 @@ class GeoTIFF(_Raster):
         ovr_file: _Opened | None,
         msk_file: _Opened | None,
         pam: PAMInfo | None,
+        binding: LoopBinding,
     ) -> GeoTIFF:
         ctx = main_file.ctx
         path = ctx.source.path
@@ -713,7 +747,7 @@ class GeoTIFF(_Raster):
         self._gcps = gcps
         self._georeferenced = transform is not None
         self._transform = transform if transform is not None else Affine.identity()
-        self._file = _FileState(path, ctx, crs, nodata, count, alpha)
+        self._file = _FileState(path, ctx, crs, nodata, count, alpha, binding)
 
         # Internal images: overviews are reduced-resolution IFDs (in the main
         # chain or SubIFDs of the first image) shaped like the main image.
@@ -887,6 +921,14 @@ class GeoTIFF(_Raster):
     def statistics(self) -> Statistics:
         """Counters for this file: requests, bytes, coalesced ranges, blocks decoded."""
         return self._file.ctx.source.statistics()
+
+    def header(self) -> HeaderBytes:
+        """The metadata bytes fetched to open this file: pass them to `open` elsewhere.
+
+        Small and picklable (usually the 32 KiB prefetch): another process
+        (a dask worker, say) opens the same object from them without a request.
+        """
+        return self._file.ctx.source.header()
 
 
 def _pair_mask(image: ImageInfo, masks: Sequence[_MaskRef]) -> _MaskRef | None:

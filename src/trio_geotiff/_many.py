@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-import trio
-
 from ._array import Array
 from ._geotiff import GeoTIFF
-from ._nursery import first_error_nursery
+from ._nursery import gather
+from ._runtime import Limiter, check_limiter, default_limiter
 from ._window import Window
+from .errors import InvalidArgumentError, InvalidWindowError
 
 __all__ = ["open_many", "read_many"]
 
@@ -19,7 +20,7 @@ async def open_many(
     paths: Sequence[str],
     *,
     store: Any,
-    limiter: trio.CapacityLimiter | None = None,
+    limiter: Limiter | None = None,
     **options: Any,
 ) -> list[GeoTIFF]:
     """Open many GeoTIFFs concurrently, sharing one limiter.
@@ -27,8 +28,8 @@ async def open_many(
     Args:
         paths: Object paths in ``store``.
         store: The obstore store holding them.
-        limiter: Bounds requests and decodes across *all* the files
-            (default: one ``CapacityLimiter(16)`` for the lot).
+        limiter: Bounds requests (headers included) and decodes across
+            *all* the files (default: one limiter of 16 tokens for the lot).
         **options: Passed to `GeoTIFF.open` for every file.
 
     Returns:
@@ -39,16 +40,13 @@ async def open_many(
 
     **Cancellation:** cancels every open in flight.
     """
-    shared = limiter or trio.CapacityLimiter(16)
-    opened: list[GeoTIFF | None] = [None] * len(paths)
-
-    async def one(i: int) -> None:
-        opened[i] = await GeoTIFF.open(paths[i], store=store, limiter=shared, **options)
-
-    async with first_error_nursery() as nursery:
-        for i in range(len(paths)):
-            nursery.start_soon(one, i)
-    return [g for g in opened if g is not None]
+    shared = default_limiter() if limiter is None else check_limiter("", limiter)
+    return await gather(
+        [
+            functools.partial(GeoTIFF.open, path, store=store, limiter=shared, **options)
+            for path in paths
+        ]
+    )
 
 
 async def read_many(
@@ -78,28 +76,29 @@ async def read_many(
         One `Array` per file, in order.
 
     Raises:
-        ValueError: Neither or both of ``window`` and ``bounds`` given.
+        InvalidArgumentError: Neither or both of ``window`` and ``bounds`` given.
+        InvalidWindowError: ``bounds`` give no window in a file's grid.
         GeoTIFFError: The first read that fails (the others are cancelled).
 
     **Cancellation:** cancels every read in flight; nothing keeps running.
     """
     if (window is None) == (bounds is None):
-        raise ValueError("give exactly one of window= and bounds=")
-    results: list[Array | None] = [None] * len(files)
+        raise InvalidArgumentError("", "give exactly one of window= and bounds=")
+    windows = [window if window is not None else _bounds_window(tif, bounds) for tif in files]
+    return await gather(
+        [
+            functools.partial(
+                tif.read, window=w, indexes=indexes, boundless=boundless, fill_value=fill_value
+            )
+            for tif, w in zip(files, windows, strict=True)
+        ]
+    )
 
-    async def one(i: int) -> None:
-        tif = files[i]
-        if window is not None:
-            w = window
-        else:
-            assert bounds is not None
-            left, bottom, right, top = bounds
-            w = Window.from_bounds(left, bottom, right, top, tif.transform)
-        results[i] = await tif.read(
-            window=w, indexes=indexes, boundless=boundless, fill_value=fill_value
-        )
 
-    async with first_error_nursery() as nursery:
-        for i in range(len(files)):
-            nursery.start_soon(one, i)
-    return [r for r in results if r is not None]
+def _bounds_window(tif: GeoTIFF, bounds: tuple[float, float, float, float] | None) -> Window:
+    assert bounds is not None
+    left, bottom, right, top = bounds
+    try:
+        return Window.from_bounds(left, bottom, right, top, tif.transform)
+    except ValueError as exc:
+        raise InvalidWindowError(tif.path, f"bounds {bounds}: {exc}") from exc

@@ -1,60 +1,86 @@
-"""Fan-out helpers that surface one error, not an ExceptionGroup.
+"""The one way the library fans out: task groups that raise one exception.
 
-A read fans out into many tasks; when one fails, the others are cancelled
-and the caller gets that first error alone, with its own type (an
-`UnsupportedError` stays an `UnsupportedError`). Groups that hold several
-real errors cannot happen here: the first one cancels the rest.
+Every concurrent step of the library (the requests and decodes of a read,
+the pixels and the mask, the files of `open_many`, the sidecars of an open)
+runs in a `task_group`. When a child fails, the others are cancelled and the
+caller gets exactly one exception, never an ``ExceptionGroup``:
+
+1. a ``KeyboardInterrupt``/``SystemExit`` from any child, so that an ordinary
+   error that came first in the group never hides it;
+2. otherwise the first real error (a `GeoTIFFError` keeps its own type; a
+   programming error stays what it is);
+3. otherwise (only cancellations) the first cancellation, which the
+   enclosing cancel scope then handles.
+
+Nested groups collapse at every level, so what a read raises does not depend
+on which child failed first or how deep it ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
+import anyio
+import anyio.abc
 import trio
 
-__all__ = ["FirstError", "first_error_nursery", "first_leaf"]
+__all__ = ["gather", "one_error", "task_group"]
+
+T = TypeVar("T")
+
+_CANCELLED = (trio.Cancelled, asyncio.CancelledError)
 
 
-def first_leaf(exc: BaseException) -> BaseException:
-    """The first real error inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        # Prefer a real error over the Cancelled it caused in siblings.
-        real = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
-        exc = (real or list(exc.exceptions))[0]
-    return exc
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
 
 
-class FirstError:
-    """Runs child tasks; the first failure cancels the rest and is kept to re-raise."""
-
-    def __init__(self, nursery: trio.Nursery) -> None:
-        """Wrap ``nursery``: start children through `start_soon`."""
-        self.nursery = nursery
-        self.error: BaseException | None = None
-
-    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a child whose failure is recorded."""
-        self.nursery.start_soon(self._guard, fn, *args)
-
-    async def _guard(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
-        try:
-            await fn(*args)
-        except Exception as exc:  # noqa: BLE001 - recorded, re-raised alone by the parent
-            if self.error is None:
-                self.error = first_leaf(exc)
-            self.nursery.cancel_scope.cancel()
+def one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The single exception that stands for ``group`` (see the module docstring)."""
+    leaves = _leaves(group)
+    for leaf in leaves:
+        if not isinstance(leaf, (Exception, *_CANCELLED)):
+            return leaf  # KeyboardInterrupt, SystemExit: never lost
+    for leaf in leaves:
+        if isinstance(leaf, Exception):
+            return leaf
+    return leaves[0]
 
 
 @contextlib.asynccontextmanager
-async def first_error_nursery() -> AsyncIterator[trio.Nursery]:
-    """A nursery that raises the first child error alone, not an ExceptionGroup."""
+async def task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
+    """An anyio task group whose failure is one exception, not a group.
+
+    **Cancellation:** cancelling the caller cancels every child and waits for
+    them; nothing started in the group outlives the ``async with``.
+    """
     try:
-        async with trio.open_nursery() as nursery:
-            yield nursery
-    except BaseExceptionGroup as group:
-        first = first_leaf(group)
-        if isinstance(first, Exception):  # (trio.Cancelled is a BaseException)
-            raise first from None
-        raise
+        async with anyio.create_task_group() as group:
+            yield group
+    except BaseExceptionGroup as exc_group:
+        raise one_error(exc_group) from None
+
+
+async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run ``calls`` concurrently; their results in the order given.
+
+    Raises:
+        BaseException: The one exception of a failed call (`task_group` rules);
+            the other calls are cancelled first.
+
+    **Cancellation:** cancels every call in flight and waits for them.
+    """
+    results: list[Any] = [None] * len(calls)
+
+    async def run(i: int) -> None:
+        results[i] = await calls[i]()
+
+    async with task_group() as group:
+        for i in range(len(calls)):
+            group.start_soon(run, i)
+    return results

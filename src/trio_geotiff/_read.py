@@ -1,7 +1,7 @@
 """Windowed reads: plan the blocks, fan out fetches and decodes, paste as they land.
 
-One read makes one trio nursery. Each coalesced byte range is one task: it
-fetches its bytes through the asyncio portal, then decodes each of its blocks
+One read makes one task group. Each coalesced byte range is one task: it
+fetches its bytes from the store, then decodes each of its blocks
 in a worker thread that pastes the block straight into the preallocated
 output. No list of decoded blocks is ever held, nothing outlives the read,
 and the first error cancels the rest and is raised alone (no ExceptionGroup).
@@ -9,20 +9,18 @@ and the first error cancels the rest and is raised alone (no ExceptionGroup).
 
 from __future__ import annotations
 
-import functools
-import math
-import os
 from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
+import anyio
 import attrs
 import numpy.typing as npt
-import trio
 
 from ._cache import BlockCache, BlockKey
 from ._decode import decode_block
 from ._image import ImageInfo
-from ._nursery import FirstError
+from ._nursery import task_group
+from ._runtime import Limiter, decode_slots, run_in_thread
 from ._source import ObjectSource, coalesce_ranges
 from ._window import Window
 from .errors import CorruptFileError, GeoTIFFError, ResourceLimitError
@@ -32,39 +30,6 @@ __all__ = ["DEFAULT_MAX_DECODED_BYTES", "ReadContext", "read_samples"]
 DEFAULT_MAX_DECODED_BYTES: Final = 4 * 1024**3
 """Default ceiling on the bytes one read may decode (4 GiB)."""
 
-# Decoding is CPU-bound: more threads than cores only adds memory and stalls
-# the trio thread. One limiter per trio run (a RunVar), shared by every file
-# that run reads. A decode first takes a CPU slot, *then* a token of the
-# file's limiter: decodes queued for a CPU must not hold the tokens the next
-# range requests need (that stalled I/O behind decoding: 28 ms on a 64-tile
-# window), so the thread itself runs under a limiter that never blocks.
-_DECODE_THREADS: Final = max(os.cpu_count() or 1, 1)
-_decode_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar(
-    "trio_geotiff_decode_limiter"
-)
-_thread_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar(
-    "trio_geotiff_thread_limiter"
-)
-
-
-def _get_decode_limiter() -> trio.CapacityLimiter:
-    try:
-        return _decode_limiter.get()
-    except LookupError:
-        limiter = trio.CapacityLimiter(_DECODE_THREADS)
-        _decode_limiter.set(limiter)
-        return limiter
-
-
-def _get_thread_limiter() -> trio.CapacityLimiter:
-    # Threads are already bounded by the decode limiter held around them.
-    try:
-        return _thread_limiter.get()
-    except LookupError:
-        limiter = trio.CapacityLimiter(math.inf)
-        _thread_limiter.set(limiter)
-        return limiter
-
 
 @attrs.frozen
 class ReadContext:
@@ -72,7 +37,7 @@ class ReadContext:
 
     source: ObjectSource
     byteorder: str
-    limiter: trio.CapacityLimiter
+    limiter: Limiter
     max_decoded_bytes: int
     jpeg: str = "fast"
     """YCbCr JPEG decoding: "fast" (libjpeg-turbo) or "gdal" (GDAL's libjpeg 9 output)."""
@@ -139,7 +104,7 @@ async def read_samples(
     blocks: list[Block] = []
     ranges: list[tuple[int, int]] = []
     cached: list[tuple[Block, npt.NDArray[Any]]] = []
-    waiting: list[tuple[Block, trio.Event]] = []
+    waiting: list[tuple[Block, anyio.Event]] = []
     cache = ctx.cache
     size = ctx.source.size
     for plane, positions in planes:
@@ -192,7 +157,7 @@ async def _run_read(
     blocks: list[Block],
     ranges: list[tuple[int, int]],
     cached: list[tuple[Block, npt.NDArray[Any]]],
-    waiting: list[tuple[Block, trio.Event]],
+    waiting: list[tuple[Block, anyio.Event]],
     plane_samples: dict[int, list[int]],
     block_bytes: int,
 ) -> None:
@@ -203,8 +168,7 @@ async def _run_read(
 
     requests = coalesce_ranges(ranges, ctx.source.coalesce_gap, ctx.source.max_request)
     ctx.source.ranges_coalesced += len(ranges) - len(requests)
-    decode_limiter = _get_decode_limiter()
-    thread_limiter = _get_thread_limiter()
+    slots = decode_slots()
 
     def paste(block: Block, arr: npt.NDArray[Any]) -> None:
         plane, r, c, positions = block
@@ -222,10 +186,8 @@ async def _run_read(
             paste(block, arr)
 
     async def decode_one(data: memoryview, block: Block) -> None:
-        async with decode_limiter, ctx.limiter:
-            arr = await trio.to_thread.run_sync(
-                decode_and_paste, data, block, limiter=thread_limiter
-            )
+        async with slots, ctx.limiter:
+            arr = await run_in_thread(decode_and_paste, data, block)
         ctx.source.blocks_decoded += 1
         if fill_cache:
             assert cache is not None
@@ -233,9 +195,8 @@ async def _run_read(
 
     async def fetch_request(start: int, end: int, members: list[int]) -> None:
         try:
-            async with ctx.limiter:
-                data = await ctx.source.fetch(start, end)
-            async with trio.open_nursery() as decodes:
+            data = await ctx.source.fetch(start, end)
+            async with task_group() as decodes:
                 for i in members:
                     b_start, b_end = ranges[i]
                     decodes.start_soon(decode_one, data[b_start - start : b_end - start], blocks[i])
@@ -244,7 +205,7 @@ async def _run_read(
                 for i in members:  # wake readers waiting for these blocks
                     cache.release(_key(ctx, info, blocks[i]))
 
-    async def wait_for_other_read(block: Block, event: trio.Event) -> None:
+    async def wait_for_other_read(block: Block, event: anyio.Event) -> None:
         await event.wait()
         assert cache is not None
         arr = cache.get(_key(ctx, info, block))
@@ -252,29 +213,29 @@ async def _run_read(
             # The other read failed, was cancelled or did not keep it: fetch it.
             idx = info.block_index(block[0], block[1], block[2])
             offset, count = int(info.offsets[idx]), int(info.byte_counts[idx])  # type: ignore[index]
-            async with ctx.limiter:
-                data = await ctx.source.fetch(offset, offset + count)
+            data = await ctx.source.fetch(offset, offset + count)
             await decode_one(data, block)
         else:
-            await trio.to_thread.run_sync(paste, block, arr, limiter=decode_limiter)
+            async with slots:
+                await run_in_thread(paste, block, arr)
 
-    async with trio.open_nursery() as nursery:
-        runner = FirstError(nursery)
-        for start, end, members in requests:
-            runner.start_soon(fetch_request, start, end, members)
-        for block, event in waiting:
-            runner.start_soon(wait_for_other_read, block, event)
-        if cached:
-            # Pasting cached blocks is a copy per block: off the trio thread.
-            runner.start_soon(
-                functools.partial(
-                    trio.to_thread.run_sync, paste_all, cached, limiter=decode_limiter
-                )
-            )
-    if runner.error is not None:
-        if isinstance(runner.error, GeoTIFFError):
-            raise runner.error
-        raise CorruptFileError(path, f"read failed: {runner.error!r}") from runner.error
+    async def paste_cached() -> None:
+        # Pasting cached blocks is a copy per block: off the event loop.
+        async with slots:
+            await run_in_thread(paste_all, cached)
+
+    try:
+        async with task_group() as group:
+            for start, end, members in requests:
+                group.start_soon(fetch_request, start, end, members)
+            for block, event in waiting:
+                group.start_soon(wait_for_other_read, block, event)
+            if cached:
+                group.start_soon(paste_cached)
+    except GeoTIFFError:
+        raise
+    except Exception as exc:
+        raise CorruptFileError(path, f"read failed: {exc!r}") from exc
 
 
 def _key(ctx: ReadContext, info: ImageInfo, block: Block) -> BlockKey:

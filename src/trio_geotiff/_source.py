@@ -1,4 +1,9 @@
-"""One object in a store: its size, its header bytes, and counted range fetches."""
+"""One object in a store: its size, its header bytes, and counted range fetches.
+
+Every request for the object — the header, metadata past it, blocks — is made
+here, under the file's limiter: that is what bounds the requests in flight at
+the server, for opens as much as for reads.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from typing import Any, Final
 
 import attrs
 
-from . import _bridge
+from . import _store
+from ._runtime import Limiter
 
-__all__ = ["ObjectSource", "Statistics", "coalesce_ranges"]
+__all__ = ["HeaderBytes", "ObjectSource", "Statistics", "coalesce_ranges"]
 
 # Ranges closer than this are fetched in one request: a request costs more
 # than this many bytes of transfer on object stores (~20-80 ms latency).
@@ -36,6 +42,27 @@ class Statistics:
     """Blocks served from the decoded-block cache."""
 
 
+def _check_segments(
+    _instance: object, _attribute: object, value: tuple[tuple[int, bytes], ...]
+) -> None:
+    if not value or value[0][0] != 0:
+        raise ValueError("header segments must start with the bytes at offset 0")
+
+
+@attrs.frozen
+class HeaderBytes:
+    """The bytes of an object's metadata that were fetched, to reopen it without requests.
+
+    Small and picklable: a worker process given one parses the header again
+    instead of fetching it.
+    """
+
+    size: int = attrs.field(validator=attrs.validators.ge(0))
+    """The object's size in bytes."""
+    segments: tuple[tuple[int, bytes], ...] = attrs.field(validator=_check_segments)
+    """``(offset, bytes)`` pairs, the first at offset 0 (the prefetched head)."""
+
+
 @attrs.define(eq=False)
 class ObjectSource:
     """An object in a store, read through the asyncio portal, with counters."""
@@ -45,6 +72,8 @@ class ObjectSource:
     size: int
     head: bytes
     """The first bytes of the object (the prefetched header)."""
+    limiter: Limiter
+    """Held around every request for this object."""
     coalesce_gap: int = DEFAULT_COALESCE_GAP
     max_request: int = DEFAULT_MAX_REQUEST
     requests: int = 0
@@ -58,12 +87,38 @@ class ObjectSource:
     """Metadata chunks fetched after the prefetch, by start offset."""
 
     @classmethod
-    async def open(cls, store: Any, path: str, prefetch: int) -> ObjectSource:
+    async def open(cls, store: Any, path: str, prefetch: int, limiter: Limiter) -> ObjectSource:
         """Fetch the object's first ``prefetch`` bytes and learn its size (one request)."""
-        head, size = await _bridge.fetch_head(store, path, prefetch)
+        async with limiter:
+            head, size = await _store.fetch_head(store, path, prefetch)
         return cls(
-            store=store, path=path, size=size, head=head, requests=1, bytes_fetched=len(head)
+            store=store,
+            path=path,
+            size=size,
+            head=head,
+            limiter=limiter,
+            requests=1,
+            bytes_fetched=len(head),
         )
+
+    @classmethod
+    def from_header(
+        cls, store: Any, path: str, header: HeaderBytes, limiter: Limiter
+    ) -> ObjectSource:
+        """An object whose header bytes are already known (no request is made)."""
+        (_, head), *extra = header.segments
+        return cls(
+            store=store,
+            path=path,
+            size=header.size,
+            head=head,
+            limiter=limiter,
+            extra=dict(extra),
+        )
+
+    def header(self) -> HeaderBytes:
+        """The metadata bytes fetched so far (enough to parse the object again)."""
+        return HeaderBytes(self.size, ((0, self.head), *sorted(self._extra.items())))
 
     async def read_header(self, start: int, end: int) -> bytes:
         """Bytes of the metadata area, served from what was already fetched when possible."""
@@ -81,8 +136,9 @@ class ObjectSource:
         return seg[: end - start]
 
     async def fetch(self, start: int, end: int) -> memoryview:
-        """Fetch bytes ``[start, end)``, counted."""
-        data = await _bridge.fetch_range(self.store, self.path, start, end)
+        """Fetch bytes ``[start, end)`` under the limiter, counted."""
+        async with self.limiter:
+            data = await _store.fetch_range(self.store, self.path, start, end)
         self.requests += 1
         self.bytes_fetched += end - start
         return memoryview(data)

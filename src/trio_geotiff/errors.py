@@ -5,23 +5,27 @@ path of the object it concerns. The hierarchy:
 
 * `GeoTIFFError`
     * `NotATIFFError` (also a `ValueError`): the object is not a TIFF at all.
-    * `NotGeoreferencedError`: an operation needs georeferencing the file lacks.
     * `CorruptFileError` (also a `ValueError`): the bytes break the TIFF rules.
     * `UnsupportedError` (also a `NotImplementedError`): valid, but not readable here.
-    * `InvalidWindowError` (also a `ValueError`): a window that does not fit.
+    * `InvalidArgumentError` (also a `ValueError`): an argument the call cannot take.
+        * `InvalidWindowError`: a window, band or tile index that does not fit.
     * `ResourceLimitError` (also a `MemoryError`): a read above the decoded-bytes ceiling.
     * `StoreError` (also an `OSError`): the object store failed.
         * `ObjectNotFoundError` (also a `FileNotFoundError`).
+    * `EventLoopError` (also a `RuntimeError`): called outside trio/asyncio, from
+      another event loop than the file was opened in, or with a limiter of the
+      wrong kind.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CorruptFileError",
+    "EventLoopError",
     "GeoTIFFError",
+    "InvalidArgumentError",
     "InvalidWindowError",
     "NotATIFFError",
-    "NotGeoreferencedError",
     "ObjectNotFoundError",
     "ResourceLimitError",
     "StoreError",
@@ -54,10 +58,6 @@ class NotATIFFError(GeoTIFFError, ValueError):
     """The object does not start with a TIFF or BigTIFF header."""
 
 
-class NotGeoreferencedError(GeoTIFFError):
-    """The operation needs a transform or CRS that the file does not have."""
-
-
 class CorruptFileError(GeoTIFFError, ValueError):
     """The file breaks the TIFF rules: truncated, looping, or inconsistent."""
 
@@ -66,12 +66,16 @@ class UnsupportedError(GeoTIFFError, NotImplementedError):
     """The file is valid but uses a feature this library does not read."""
 
 
-class InvalidWindowError(GeoTIFFError, ValueError):
+class InvalidArgumentError(GeoTIFFError, ValueError):
+    """An argument the call cannot take (a band without a colormap, bad options)."""
+
+
+class InvalidWindowError(InvalidArgumentError):
     """A window, band index or tile index does not fit the image."""
 
 
 class ResourceLimitError(GeoTIFFError, MemoryError):
-    """A read would decode more bytes than the configured ceiling allows."""
+    """A read would decode more bytes than the configured ceiling allows, or memory ran out."""
 
 
 class StoreError(GeoTIFFError, OSError):
@@ -80,3 +84,11 @@ class StoreError(GeoTIFFError, OSError):
 
 class ObjectNotFoundError(StoreError, FileNotFoundError):
     """The object does not exist in the store."""
+
+
+class EventLoopError(GeoTIFFError, RuntimeError):
+    """Used outside an event loop, from another loop than the file's, or with a wrong limiter.
+
+    A `GeoTIFF` belongs to the event loop it was opened in (its limiter, cache
+    waiters and in-flight requests live there): open it again in the other loop.
+    """

@@ -1,44 +1,50 @@
-"""The one boundary between trio and the asyncio-only Rust core.
+"""Awaiting asyncio-only awaitables from whichever library runs us.
 
-obstore's (and async-tiff's) awaitables are built by pyo3-async-runtimes for
-asyncio: under ``trio.run`` they raise ``RuntimeError: no running event loop``.
-This module runs them on one long-lived asyncio loop in a background thread
-(the *portal*) and lets a trio task wait for each one:
+obstore's awaitables are built by pyo3-async-runtimes for asyncio: under
+``trio.run`` they raise ``RuntimeError: no running event loop``. Under asyncio
+(plain, anyio's backend, Jupyter) `run_asyncio` simply awaits them in the
+caller's task, whose cancellation drops the Rust future. Under trio it runs
+them on one long-lived asyncio loop in a background thread (the *portal*) and
+lets the trio task wait for each one:
 
 * the trio task sleeps in ``wait_task_rescheduled`` and is woken through its
   trio token when the asyncio task finishes (about 0.09 ms a call, measured);
 * on trio cancellation the asyncio task is cancelled, which drops the Rust
   future and so aborts the HTTP request; the trio call returns only once the
-  asyncio task has really finished, so nothing started by a call outlives it;
-* errors from the store are mapped to `trio_geotiff.errors` here.
+  asyncio task has really finished, so nothing started by a call outlives it.
+
+This module knows nothing of stores or TIFFs: `_store` maps their errors.
 
 Why not ``trio.to_thread.run_sync`` around obstore's *sync* API: a blocking
 request in a worker thread cannot be cancelled (it runs to completion, seconds
 on a slow server), and ``to_thread.run_sync(asyncio.run, ...)`` costs ~0.34 ms a
 call and can only abandon the request. See docs/design.md for the numbers.
 
-Exit safety: async-tiff/obstore's tokio workers may drop Python objects a few
+Exit safety: obstore's tokio workers may drop Python objects a few
 milliseconds after a future resolves; if the interpreter is finalizing by then
 the process crashes (SIGSEGV/SIGABRT at exit). An ``atexit`` hook stops the
 portal and waits out that window after the last call finished.
+
+Fork safety: a forked child has no portal thread; the portal is forgotten at
+fork and the child starts its own on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
-import obstore
 import outcome
 import trio
 
-from .errors import NotATIFFError, ObjectNotFoundError, StoreError
+from ._runtime import current_library
 
-__all__ = ["fetch_head", "fetch_range", "portal_tasks_running", "run_in_portal"]
+__all__ = ["portal_tasks_running", "run_asyncio", "run_in_portal"]
 
 T = TypeVar("T")
 
@@ -46,6 +52,8 @@ T = TypeVar("T")
 # last call, before the interpreter may finalize (20 ms was enough in 40/40
 # runs; we take a margin).
 _EXIT_GRACE_S: Final = 0.1
+# When the last asyncio-side call finished (portal or direct), for the exit grace.
+_last_done = 0.0
 
 
 class _Portal:
@@ -59,7 +67,6 @@ class _Portal:
         )
         self.thread.start()
         self._ready.wait()
-        self.last_done = time.monotonic()
         self.running = 0
 
     def _run(self) -> None:
@@ -92,6 +99,16 @@ def _get_portal() -> _Portal:
     return portal
 
 
+def _forget_portal_in_child() -> None:
+    # The portal thread does not survive fork(); its loop must not be reused.
+    global _portal, _portal_lock  # noqa: PLW0603 - reset the per-process singleton
+    _portal = None
+    _portal_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_portal_in_child)
+
+
 def portal_tasks_running() -> int:
     """Number of coroutines running on the portal now (0 when idle or never started)."""
     portal = _portal
@@ -101,10 +118,9 @@ def portal_tasks_running() -> int:
 @atexit.register
 def _shutdown_portal() -> None:
     portal = _portal
-    if portal is None:
-        return
-    portal.stop()
-    wait = portal.last_done + _EXIT_GRACE_S - time.monotonic()
+    if portal is not None:
+        portal.stop()
+    wait = _last_done + _EXIT_GRACE_S - time.monotonic()
     if wait > 0:
         time.sleep(wait)
 
@@ -137,8 +153,9 @@ async def run_in_portal(
 
     def on_done(atask: asyncio.Future[T]) -> None:
         # On the portal thread: hand the outcome back to trio.
+        global _last_done  # noqa: PLW0603 - the exit grace's clock
         portal.running -= 1
-        portal.last_done = time.monotonic()
+        _last_done = time.monotonic()
         if atask.cancelled():
             if raise_cancel_box:
                 result: outcome.Outcome[T] = outcome.capture(raise_cancel_box[0])
@@ -182,69 +199,20 @@ async def run_in_portal(
     return await trio.lowlevel.wait_task_rescheduled(abort)  # type: ignore[no-any-return]
 
 
-def _map_store_error(path: str, exc: BaseException) -> BaseException:
-    if isinstance(exc, FileNotFoundError):
-        return ObjectNotFoundError(path, f"object not found in the store ({exc})")
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StoreError(path, f"store request failed: {type(exc).__name__}: {text}")
+async def run_asyncio(make_coro: Callable[[], Awaitable[T]]) -> T:
+    """Await an asyncio-only awaitable from trio or asyncio.
 
+    Args:
+        make_coro: Makes the awaitable, in a thread where an asyncio loop runs.
 
-async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
-    """Fetch the first ``length`` bytes of an object and its total size, in one request.
-
-    Raises:
-        ObjectNotFoundError: The object does not exist.
-        StoreError: Any other store failure.
+    **Cancellation:** under asyncio the awaitable is cancelled with the
+    caller's task; under trio as `run_in_portal`. Either way it has finished
+    when this returns or raises.
     """
-
-    async def get() -> tuple[bytes, int]:
-        # A (start, end) range: obstore reads {"offset": ...} as "from offset to
-        # the end" whatever the length says. The end may pass the object's end.
-        result = await obstore.get_async(store, path, options={"range": (0, length)})
-        data = await result.bytes_async()
-        return bytes(data), int(result.meta["size"])
-
+    global _last_done  # noqa: PLW0603 - the exit grace's clock
+    if current_library() == "trio":
+        return await run_in_portal(make_coro)
     try:
-        return await run_in_portal(get)
-    except (trio.Cancelled, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - every store failure is mapped below
-        error = _map_store_error(path, exc)
-    if not isinstance(error, ObjectNotFoundError) and await _is_empty(store, path):
-        # A ranged read of an empty object fails in the store; say what it is.
-        raise NotATIFFError(path, "object is empty (0 bytes)") from error
-    raise error
-
-
-async def _is_empty(store: Any, path: str) -> bool:
-    try:
-        meta = await run_in_portal(lambda: obstore.head_async(store, path))
-    except (trio.Cancelled, KeyboardInterrupt):
-        raise
-    except Exception:  # noqa: BLE001 - only a hint for a better message
-        return False
-    return int(meta["size"]) == 0
-
-
-async def fetch_range(store: Any, path: str, start: int, end: int) -> bytes:
-    """Fetch bytes ``[start, end)`` of an object.
-
-    Raises:
-        ObjectNotFoundError: The object does not exist.
-        StoreError: Any other store failure, or a short body.
-    """
-
-    async def get() -> Any:
-        return await obstore.get_range_async(store, path, start=start, end=end)
-
-    try:
-        data = await run_in_portal(get)
-    except (trio.Cancelled, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        raise _map_store_error(path, exc) from exc
-    if len(data) != end - start:
-        raise StoreError(
-            path, f"store returned {len(data)} bytes for range {start}..{end} (truncated object?)"
-        )
-    return data  # type: ignore[no-any-return]
+        return await make_coro()
+    finally:
+        _last_done = time.monotonic()

@@ -1,0 +1,88 @@
+"""The obstore adapter: byte-range requests, and the one place store errors are mapped.
+
+Every request the library makes goes through `fetch_head` or `fetch_range`;
+whatever obstore raises (a Rust error surfaced as ``FileNotFoundError``,
+``OSError``, ``ValueError``, a pyo3 ``Exception``...) leaves here as a
+`StoreError` (``ObjectNotFoundError`` for a missing object) naming the path.
+Cancellation and programming errors are not mapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import obstore
+import obstore.exceptions
+
+from ._portal import run_asyncio
+from .errors import NotATIFFError, ObjectNotFoundError, StoreError
+
+__all__ = ["fetch_head", "fetch_range"]
+
+# What obstore raises for a failed request: its own exceptions, and builtins
+# (FileNotFoundError from a LocalStore, OSError/TimeoutError from the client,
+# ValueError for a bad range, RuntimeError from pyo3).
+_STORE_FAILURES = (obstore.exceptions.BaseError, OSError, ValueError, RuntimeError)
+
+
+def _map_store_error(path: str, exc: BaseException) -> StoreError:
+    if isinstance(exc, (FileNotFoundError, obstore.exceptions.NotFoundError)):
+        return ObjectNotFoundError(path, f"object not found in the store ({exc})")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreError(path, f"store request failed: {type(exc).__name__}: {text}")
+
+
+async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
+    """Fetch the first ``length`` bytes of an object and its total size, in one request.
+
+    Raises:
+        ObjectNotFoundError: The object does not exist.
+        NotATIFFError: The object is empty.
+        StoreError: Any other store failure.
+    """
+
+    async def get() -> tuple[bytes, int]:
+        # A (start, end) range: obstore reads {"offset": ...} as "from offset to
+        # the end" whatever the length says. The end may pass the object's end.
+        result = await obstore.get_async(store, path, options={"range": (0, length)})
+        data = await result.bytes_async()
+        return bytes(data), int(result.meta["size"])
+
+    try:
+        return await run_asyncio(get)
+    except _STORE_FAILURES as exc:
+        error = _map_store_error(path, exc)
+    if not isinstance(error, ObjectNotFoundError) and await _is_empty(store, path):
+        # A ranged read of an empty object fails in the store; say what it is.
+        raise NotATIFFError(path, "object is empty (0 bytes)") from error
+    raise error
+
+
+async def _is_empty(store: Any, path: str) -> bool:
+    try:
+        meta = await run_asyncio(lambda: obstore.head_async(store, path))
+    except _STORE_FAILURES:
+        return False  # only a hint for a better message
+    return int(meta["size"]) == 0
+
+
+async def fetch_range(store: Any, path: str, start: int, end: int) -> bytes:
+    """Fetch bytes ``[start, end)`` of an object.
+
+    Raises:
+        ObjectNotFoundError: The object does not exist.
+        StoreError: Any other store failure, or a short body.
+    """
+
+    async def get() -> Any:
+        return await obstore.get_range_async(store, path, start=start, end=end)
+
+    try:
+        data = await run_asyncio(get)
+    except _STORE_FAILURES as exc:
+        raise _map_store_error(path, exc) from exc
+    if len(data) != end - start:
+        raise StoreError(
+            path, f"store returned {len(data)} bytes for range {start}..{end} (truncated object?)"
+        )
+    return data  # type: ignore[no-any-return]
