@@ -27,13 +27,14 @@ from obstore.store import LocalStore
 from PIL import Image
 from rasterio.windows import Window as RioWindow
 
+import trio_geotiff
 from corpus import CORPUS, SKIP_REASON, oracle
 from servers import serve_http, serve_s3
 from servers.s3 import ACCESS_KEY, REGION, SECRET_KEY
-from trio_geotiff import Array, ColorInterp, GeoTIFF, _cli
-from trio_geotiff._cli import main
+from trio_geotiff import Array, ColorInterp, GeoTIFF
+from trio_geotiff._cli import main, render, stores
 
-SAMPLE = Path(_cli.__file__).parent / "data" / "sample_cog.tif"
+SAMPLE = Path(trio_geotiff.__file__).parent / "data" / "sample_cog.tif"
 HAS_CORPUS = (CORPUS / "manifest.json").is_file()
 needs_corpus = pytest.mark.skipif(not HAS_CORPUS, reason=SKIP_REASON)
 
@@ -345,7 +346,7 @@ def test_preview_level_choice() -> None:
 
     async def levels() -> list[int]:
         tif = await GeoTIFF.open(SAMPLE.name, store=LocalStore(str(SAMPLE.parent)))
-        return [_cli.choose_preview_level(tif, n).width for n in (100, 197, 198, 395, 396, 1024)]
+        return [render.choose_preview_level(tif, n).width for n in (100, 197, 198, 395, 396, 1024)]
 
     assert trio.run(levels) == [197, 197, 395, 395, 791, 791]
 
@@ -385,7 +386,7 @@ def test_render_rgba_orders_bands_by_colorinterp() -> None:
 
     data = np.stack([np.full((2, 2), v, np.uint8) for v in (10, 20, 30)])
     arr = Array(data=data, mask=None, transform=Affine.identity(), crs=None, nodata=None)
-    rgba = _cli.render_rgba(
+    rgba = render.render_rgba(
         arr, [ColorInterp.blue, ColorInterp.green, ColorInterp.red], None, stretch=False
     )
     assert tuple(rgba[0, 0]) == (30, 20, 10, 255)
@@ -607,10 +608,10 @@ def test_pillow_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_resolve_local_path() -> None:
-    target = _cli.resolve(str(SAMPLE))
+    target = stores.resolve(str(SAMPLE))
     assert target.path == "sample_cog.tif"
     assert type(target.store).__name__ == "LocalStore"
-    assert _cli.resolve(SAMPLE.as_uri()).path == "sample_cog.tif"
+    assert stores.resolve(SAMPLE.as_uri()).path == "sample_cog.tif"
 
 
 @pytest.mark.parametrize(
@@ -625,14 +626,14 @@ def test_resolve_local_path() -> None:
     ],
 )
 def test_resolve_urls(url: str, store: str, path: str) -> None:
-    target = _cli.resolve(url, no_sign_request=True, region="eu-west-1")
+    target = stores.resolve(url, no_sign_request=True, region="eu-west-1")
     assert type(target.store).__name__ == store
     assert target.path == path
     assert target.display == url
 
 
 def test_resolve_s3_options() -> None:
-    target = _cli.resolve("s3://bucket/dir/x.tif", no_sign_request=True, region="eu-west-1")
+    target = stores.resolve("s3://bucket/dir/x.tif", no_sign_request=True, region="eu-west-1")
     config = target.store.config
     assert config["skip_signature"] in (True, "true")
     assert config["region"] == "eu-west-1"

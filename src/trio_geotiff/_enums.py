@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ColorInterp", "Interleaving"]
+__all__ = ["ColorInterp", "Interleaving", "MaskFlags"]
 
 
 class ColorInterp(enum.Enum):
@@ -63,3 +63,20 @@ class Interleaving(enum.Enum):
 
     pixel = "PIXEL"
     band = "BAND"
+
+
+class MaskFlags(enum.IntFlag):
+    """How a band's validity mask is made (rasterio's `MaskFlags`, GDAL's ``GMF_*`` bits).
+
+    Each band's flags (see ``mask_flag_enums``) are a list of these members;
+    OR-ed together they give GDAL's ``GetMaskFlags`` integer.
+    """
+
+    all_valid = 1
+    """Every pixel is valid: there is no mask."""
+    per_dataset = 2
+    """One mask (a mask image or an alpha band) is shared by all bands."""
+    alpha = 4
+    """The mask is an alpha band."""
+    nodata = 8
+    """Pixels equal to the nodata value are invalid."""
