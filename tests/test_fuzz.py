@@ -1,12 +1,22 @@
 """Hostile input never crashes, hangs, leaks a non-library exception or blows memory.
 
 Every input runs in a child process under RLIMIT_AS with a per-case timeout
-(tests/fuzz/harness.py). The short run here is a fixed, seeded batch of
+(tests/fuzz/harness.py), in two modes: ``lowered`` (``max_decoded_bytes`` =
+256 MiB) and ``default`` (the library's default settings, whose 4 GiB ceiling
+is above the 2 GiB rlimit). The short run here is a fixed, seeded batch of
 TIFF-aware mutations of the seed files (the small corpus files plus files
-written with rasterio), the crafted hostile files, and every broken corpus file.
-Set ``TRIO_GEOTIFF_FUZZ_SECONDS`` for a long, time-bounded run (``nox -s fuzz``)
-and ``TRIO_GEOTIFF_FUZZ_SEED`` to change the seed. Inputs behind bad outcomes
-are saved under ``TRIO_GEOTIFF_FUZZ_SAVE`` (default: pytest's tmp dir).
+written with rasterio) in each mode, the crafted hostile files, and every
+broken corpus file. Environment:
+
+* ``TRIO_GEOTIFF_FUZZ_SECONDS``: a long, time-bounded run (``nox -s fuzz``),
+  rounds of `ROUND_CASES` in each selected mode;
+* ``TRIO_GEOTIFF_FUZZ_SEED``: the seed (round ``r`` of seed ``s`` in a mode
+  uses ``s * 100000 + r``, plus 50000 in the default mode);
+* ``TRIO_GEOTIFF_FUZZ_MODES``: the modes to run (``default,lowered``);
+* ``TRIO_GEOTIFF_FUZZ_SAVE``: where the inputs behind bad outcomes are saved
+  (default: pytest's tmp dir);
+* ``TRIO_GEOTIFF_FUZZ_REPORT``: a JSON file for the summary (``{mode}`` in the
+  name is replaced by the mode).
 """
 
 from __future__ import annotations
@@ -15,18 +25,22 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fuzz import crafted, seeds
-from fuzz.harness import Report, run_cases
+from fuzz.harness import MODES, Report, run_cases
 from fuzz.mutators import mutated_files
+from fuzz.replay import replay_command
 
-SHORT_CASES = 3000
+SHORT_CASES = {"lowered": 2000, "default": 1500}
+"""Cases of the short (CI) run per mode: about 25 s for both on 2 cores."""
 ROUND_CASES = 1500
 SEED = int(os.environ.get("TRIO_GEOTIFF_FUZZ_SEED", "0"))
 LONG_SECONDS = float(os.environ.get("TRIO_GEOTIFF_FUZZ_SECONDS", "0"))
-_GENERATED = Path(__file__).parent / ".generated" / "fuzz-seeds"
+SELECTED_MODES = os.environ.get("TRIO_GEOTIFF_FUZZ_MODES", "default,lowered").split(",")
+_MODE_OFFSET = {"lowered": 0, "default": 50_000}
 
 
 def _save_dir(tmp_path: Path) -> Path:
@@ -36,53 +50,81 @@ def _save_dir(tmp_path: Path) -> Path:
 def _describe(report: Report, labels: list[str]) -> str:
     lines = [f"outcomes: {dict(sorted(report.counts().items()))}"]
     for o in report.bad[:20]:
-        detail = o.detail.strip().splitlines()[-1] if o.detail.strip() else ""
-        lines.append(f"  case {o.index} [{labels[o.index]}] -> {o.kind}: {detail}")
+        lines.append(f"  case {o.index} [{labels[o.index]}] -> {o.kind}: {o.message}")
         lines.append(f"    saved: {report.saved.get(o.index)}")
     return "\n".join(lines)
 
 
-def _seed_files() -> list[tuple[str, bytes]]:
-    return seeds.generated_seeds(_GENERATED) + seeds.corpus_seeds()
+def round_seed(mode: str, rnd: int) -> int:
+    """The seed of round ``rnd`` of this run in ``mode``."""
+    return SEED * 100_000 + _MODE_OFFSET[mode] + rnd
 
 
-def test_mutations_are_handled(tmp_path: Path) -> None:
+def _bad_records(mode: str, seed: int, report: Report, labels: list[str]) -> list[dict[str, Any]]:
+    """Every non-library, hang or crash outcome (known bugs too), with how to replay it."""
+    n = len(report.outcomes)
+    return [
+        {
+            "kind": o.kind,
+            "known": o.known,
+            "message": o.message,
+            "case": labels[o.index],
+            "replay": replay_command(mode, seed, n, o.index),
+            "saved": str(report.saved.get(o.index, "")),
+        }
+        for o in report.outcomes
+        if o.category not in ("ok", "library")
+    ]
+
+
+@pytest.mark.parametrize("mode", ["lowered", "default"])
+def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
     """Seeded TIFF-aware mutations: only data or library errors (long run: rounds until the deadline)."""
-    seed_files = _seed_files()
+    if mode not in SELECTED_MODES:
+        pytest.skip(f"mode {mode} not in TRIO_GEOTIFF_FUZZ_MODES")
+    seed_files = seeds.all_seeds()
     assert seed_files, "no seed files (rasterio could not write any, and the corpus is absent)"
     total = Report()
+    records: list[dict[str, Any]] = []
     started = time.monotonic()
     rounds = 0
     failures: list[str] = []  # a long run goes on after a failing round, and reports them all
     while True:
-        n = ROUND_CASES if LONG_SECONDS else SHORT_CASES
-        cases = mutated_files(seed_files, n, SEED + rounds)
+        n = ROUND_CASES if LONG_SECONDS else SHORT_CASES[mode]
+        seed = round_seed(mode, rounds)
+        cases = mutated_files(seed_files, n, seed)
         labels = [f"{name} | {' ; '.join(ops)}" for name, ops, _ in cases]
         report = run_cases(
             [data for _, _, data in cases],
-            saved_dir=_save_dir(tmp_path) / f"round{rounds}",
+            saved_dir=_save_dir(tmp_path) / f"{mode}-round{rounds}",
             labels=labels,
+            ceiling=MODES[mode],
         )
         if report.bad:
-            failures.append(f"round {rounds} (seed {SEED + rounds}):\n" + _describe(report, labels))
+            failures.append(f"{mode} round {rounds} (seed {seed}):\n" + _describe(report, labels))
+        records += _bad_records(mode, seed, report, labels)
         total.outcomes += report.outcomes
         total.children += report.children
         rounds += 1
         if not LONG_SECONDS or time.monotonic() - started >= LONG_SECONDS:
             break
     summary = {
+        "mode": mode,
         "seconds": round(time.monotonic() - started, 1),
         "rounds": rounds,
         "seed": SEED,
+        "first_round_seed": round_seed(mode, 0),
         "seed_files": len(seed_files),
         "cases": len(total.outcomes),
         "child_processes": total.children,
+        "classes": total.categories(),
         "outcomes": dict(sorted(total.counts().items())),
+        "not_library": records,
     }
-    print("\nfuzz summary:", json.dumps(summary, indent=1))
+    print(f"\nfuzz summary ({mode}):", json.dumps(summary, indent=1))
     out = os.environ.get("TRIO_GEOTIFF_FUZZ_REPORT")
     if out:
-        Path(out).write_text(json.dumps(summary, indent=1))
+        Path(out.replace("{mode}", mode)).write_text(json.dumps(summary, indent=1))
     assert not failures, "\n".join(failures)
 
 

@@ -7,14 +7,25 @@ wall-clock timeout per case. A signal, an abort, a timeout or an exhausted
 address space ends the child: the case is recorded and a new child resumes
 with the next case, so one batch costs one interpreter start in the normal case.
 
-Outcomes (`Outcome.kind`):
+Two settings (``ceiling``): `CEILING` lowers ``max_decoded_bytes`` to 256 MiB,
+so that every legitimate read stays far below the rlimit; `DEFAULT_SETTINGS`
+opens with the library's defaults (a 4 GiB ceiling, above the 2 GiB rlimit),
+which is what a user gets: then the library's own bounds on what it decodes
+and allocates are what keeps a case inside the address space.
 
-* ``ok``: opened, every property read, every read returned data;
-* ``lib:<Class>``: a `trio_geotiff.errors.GeoTIFFError` subclass (clean);
-* ``nonlib:<Class>``: any other exception: a bug;
-* ``memory``: a MemoryError that is not ResourceLimitError (over the rlimit): a bug;
-* ``signal:<n>`` / ``exit:<code>``: the child died (crash, abort): a bug;
-* ``timeout``: the case ran past the timeout (hang): a bug.
+Outcomes (`Outcome.kind`), grouped into classes (`Outcome.category`):
+
+* ``ok`` (class ``ok``): opened, every property read, every read returned data;
+* ``lib:<Class>`` (``library``): a `trio_geotiff.errors.GeoTIFFError` subclass (clean);
+* ``nonlib:<Class>`` (``nonlibrary``): any other exception, including a bare
+  ``ExceptionGroup`` and ``Cancelled``: a bug;
+* ``memory`` (``nonlibrary``): a MemoryError that is not ResourceLimitError
+  (numpy's ``_ArrayMemoryError`` at the rlimit): a bug;
+* ``timeout`` (``hang``): the case ran past the timeout: a bug;
+* ``signal:<n>`` / ``exit:<code>`` (``crash``): the child died (crash, abort): a bug.
+
+For the non-library ones `Outcome.message` is ``"Type: message"`` (with the
+leaves of an exception group) and `Outcome.detail` the traceback.
 
 This file is also the child's entry point, so the child imports only the
 standard library and trio_geotiff.
@@ -33,17 +44,35 @@ import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 RLIMIT_AS_BYTES = 2 * 1024**3
 CEILING = 256 * 1024**2
-"""max_decoded_bytes in the child: legitimate reads stay well under the rlimit."""
+"""The lowered max_decoded_bytes: legitimate reads stay well under the rlimit."""
+DEFAULT_SETTINGS = 0
+"""``ceiling`` value meaning: open with the library's default settings."""
+MODES = {"lowered": CEILING, "default": DEFAULT_SETTINGS}
+"""Fuzzing modes by name: the ``ceiling`` each runs with."""
+READ_BUDGET = 256 * 1024**2
+"""Output bytes above which a case reads a window instead of the whole image."""
 CASE_TIMEOUT = 10.0
 WINDOW = 512
 """Side of the window read when a full read would pass the ceiling."""
 BAD_PREFIXES = ("nonlib:", "memory", "signal:", "exit:", "timeout")
+_CATEGORIES = (
+    ("ok", "ok"),
+    ("lib:", "library"),
+    ("nonlib:", "nonlibrary"),
+    ("memory", "nonlibrary"),
+    ("timeout", "hang"),
+    ("signal:", "crash"),
+    ("exit:", "crash"),
+)
+CATEGORIES = ("ok", "library", "nonlibrary", "hang", "crash")
+"""The outcome classes, in report order."""
 
 
 KNOWN_BUGS: dict[str, tuple[str, str]] = {
@@ -72,6 +101,16 @@ class Outcome:
     kind: str
     detail: str = ""
     seconds: float = 0.0
+    message: str = ""
+    """``"Type: message"`` of a non-library exception (the leaves of a group too)."""
+
+    @property
+    def category(self) -> str:
+        """``ok``, ``library``, ``nonlibrary``, ``hang`` or ``crash``."""
+        for prefix, category in _CATEGORIES:
+            if self.kind.startswith(prefix):
+                return category
+        raise ValueError(f"unknown outcome kind {self.kind!r}")
 
     @property
     def known(self) -> str | None:
@@ -97,7 +136,13 @@ class Report:
         return [o for o in self.outcomes if o.bad]
 
     def counts(self) -> Counter[str]:
+        """Cases by outcome kind (known bugs as ``known:<id>``)."""
         return Counter(f"known:{o.known}" if o.known else o.kind for o in self.outcomes)
+
+    def categories(self) -> dict[str, int]:
+        """Cases by outcome class, every class present (0 when none)."""
+        found = Counter(o.category for o in self.outcomes)
+        return {c: found[c] for c in CATEGORIES}
 
 
 # -- parent -------------------------------------------------------------------
@@ -139,7 +184,7 @@ def run_cases(
                 / f"case{o.index:06d}-{_slug(o.kind if o.bad else 'known_' + str(o.known))}.tif"
             )
             dest.write_bytes(inputs[o.index])
-            meta = {"kind": o.kind, "detail": o.detail}
+            meta = {"kind": o.kind, "message": o.message, "detail": o.detail}
             if labels is not None:
                 meta["label"] = labels[o.index]
             dest.with_suffix(".json").write_text(json.dumps(meta, indent=1))
@@ -187,9 +232,8 @@ def _run_child(
                 if current is None:  # the child never started a case
                     raise RuntimeError(f"fuzz child did not start: {_tail(stderr_path)}")
                 _kill(proc)
-                results[current] = Outcome(
-                    current, "timeout", f"no result after {timeout} s", timeout
-                )
+                why = f"no result after {timeout} s"
+                results[current] = Outcome(current, "timeout", why, timeout, why)
                 return current + 1
             if not sel.select(remaining):
                 continue
@@ -201,8 +245,10 @@ def _run_child(
                         return resume
                     raise RuntimeError(f"fuzz child failed (rc {rc}): {_tail(stderr_path)}")
                 kind = f"signal:{signal.Signals(-rc).name}" if rc < 0 else f"exit:{rc}"
+                tail = _tail(stderr_path)
+                last = tail.strip().splitlines()[-1] if tail.strip() else ""
                 results[current] = Outcome(
-                    current, kind, _tail(stderr_path), time.monotonic() - began
+                    current, kind, tail, time.monotonic() - began, f"{kind}: {last}"
                 )
                 return current + 1
             pending += chunk
@@ -215,7 +261,7 @@ def _run_child(
                     deadline = began + timeout
                 else:
                     results[msg["index"]] = Outcome(
-                        msg["index"], msg["kind"], msg["detail"], msg["seconds"]
+                        msg["index"], msg["kind"], msg["detail"], msg["seconds"], msg["message"]
                     )
                     current = None
                     resume = msg["index"] + 1
@@ -258,8 +304,6 @@ def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
     import trio
     from obstore.store import MemoryStore
 
-    from trio_geotiff.errors import GeoTIFFError
-
     paths = Path(case_list).read_text().split()
     out = sys.stdout.buffer
 
@@ -274,21 +318,14 @@ def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
             data = Path(paths[index]).read_bytes()  # noqa: ASYNC240 - a local file, between cases
             obstore.put(store, "x.tif", data)
             t0 = time.monotonic()
-            try:
-                await exercise(store, "x.tif", ceiling)
-                kind, detail = "ok", ""
-            except GeoTIFFError as exc:
-                kind, detail = f"lib:{type(exc).__name__}", str(exc)[:300]
-            except MemoryError as exc:
-                kind, detail = "memory", _describe(exc)
-            except Exception as exc:  # classified as a bug
-                kind, detail = f"nonlib:{type(exc).__name__}", _describe(exc)
+            kind, detail, message = await _classify(exercise(store, "x.tif", ceiling))
             send(
                 {
                     "op": "done",
                     "index": index,
                     "kind": kind,
                     "detail": detail,
+                    "message": message,
                     "seconds": time.monotonic() - t0,
                 }
             )
@@ -299,16 +336,53 @@ def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
     trio.run(main)
 
 
+async def _classify(case: Coroutine[Any, Any, None]) -> tuple[str, str, str]:
+    """Run one case: (kind, detail, message) of what happened."""
+    from trio_geotiff.errors import GeoTIFFError
+
+    try:
+        await case
+    except GeoTIFFError as exc:
+        return f"lib:{type(exc).__name__}", str(exc)[:300], ""
+    except MemoryError as exc:  # numpy's _ArrayMemoryError, or a bare MemoryError
+        return "memory", _describe(exc), _message(exc)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a bug: Cancelled, a bare group, ValueError...
+        return f"nonlib:{type(exc).__name__}", _describe(exc), _message(exc)
+    return "ok", "", ""
+
+
 def _describe(exc: BaseException) -> str:
     tb = traceback.format_exception(exc)
     return "".join(tb)[-3000:]
 
 
+def _message(exc: BaseException) -> str:
+    """``Type: message``; for an exception group, also the leaves it holds."""
+    text = f"{type(exc).__name__}: {str(exc)[:300]}"
+    if isinstance(exc, BaseExceptionGroup):
+        leaves: list[str] = []
+        todo: list[BaseException] = list(exc.exceptions)
+        while todo and len(leaves) < 5:
+            leaf = todo.pop(0)
+            if isinstance(leaf, BaseExceptionGroup):
+                todo = list(leaf.exceptions) + todo
+            else:
+                leaves.append(f"{type(leaf).__name__}: {str(leaf)[:200]}")
+        text += " [leaves: " + "; ".join(leaves) + "]"
+    return text
+
+
 async def exercise(store: Any, path: str, ceiling: int) -> None:
-    """Open, touch every metadata property, read the image (or a window) and each overview."""
+    """Open, touch every metadata property, read the image (or a window) and each overview.
+
+    ``ceiling`` is the ``max_decoded_bytes`` to open with, or `DEFAULT_SETTINGS`.
+    """
     from trio_geotiff import ColorInterp, GeoTIFF
 
-    tif = await GeoTIFF.open(path, store=store, max_decoded_bytes=ceiling)
+    options = {} if ceiling == DEFAULT_SETTINGS else {"max_decoded_bytes": ceiling}
+    tif = await GeoTIFF.open(path, store=store, **options)
     repr(tif)
     for name in (
         "width",
@@ -346,18 +420,18 @@ async def exercise(store: Any, path: str, ceiling: int) -> None:
     tif.statistics()
     if tif.colorinterp and tif.colorinterp[0] is ColorInterp.palette:
         tif.colormap(1)
-    await _read(tif, ceiling)
+    await _read(tif)
     for ov in tif.overviews:
         repr(ov)
         ov.transform, ov.bounds, ov.block_shapes, ov.res  # noqa: B018 - touched for errors
-        await _read(ov, ceiling)
+        await _read(ov)
 
 
-async def _read(raster: Any, ceiling: int) -> None:
+async def _read(raster: Any) -> None:
     from trio_geotiff import Window
 
     nbytes = raster.count * raster.width * raster.height * raster.dtype.itemsize
-    if nbytes <= ceiling:
+    if nbytes <= READ_BUDGET:
         arr = await raster.read()
         shape = (raster.count, raster.height, raster.width)
     else:

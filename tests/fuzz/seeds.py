@@ -122,6 +122,15 @@ _GENERATED: dict[str, tuple[tuple[int, int, int], str, dict[str, Any], dict[str,
 }
 
 
+GENERATED_DIR = Path(__file__).resolve().parents[1] / ".generated" / "fuzz-seeds"
+"""Where `generated_seeds` keeps the files it writes (between runs)."""
+
+
+def all_seeds() -> list[tuple[str, bytes]]:
+    """The fuzzers' seed files: the generated ones, then the small corpus files."""
+    return generated_seeds(GENERATED_DIR) + corpus_seeds()
+
+
 def generated_seeds(cache: Path) -> list[tuple[str, bytes]]:
     """(name, bytes) of files written with rasterio into ``cache`` (kept between runs)."""
     cache.mkdir(parents=True, exist_ok=True)
