@@ -5,10 +5,17 @@ whatever obstore raises (a Rust error surfaced as ``FileNotFoundError``,
 ``OSError``, ``ValueError``, a pyo3 ``Exception``...) leaves here as a
 `StoreError` (``ObjectNotFoundError`` for a missing object) naming the path.
 Cancellation and programming errors are not mapped.
+
+Fork: obstore runs its requests on a tokio runtime whose threads do not
+survive ``fork()``; a forked child that makes a request after its parent made
+one hangs for ever inside obstore (obstore and tokio document fork as
+unsupported). Such a child gets a `StoreError` saying so at once instead. A
+child forked before the parent's first request works normally.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import obstore
@@ -23,6 +30,30 @@ __all__ = ["fetch_head", "fetch_range"]
 # (FileNotFoundError from a LocalStore, OSError/TimeoutError from the client,
 # ValueError for a bad range, RuntimeError from pyo3).
 _STORE_FAILURES = (obstore.exceptions.BaseError, OSError, ValueError, RuntimeError)
+
+
+_requests_started = False
+_inherited_runtime = False
+
+
+def _note_fork() -> None:
+    global _inherited_runtime  # noqa: PLW0603 - per-process fact, set at fork
+    _inherited_runtime = _inherited_runtime or _requests_started
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
+def _check_runtime(path: str) -> None:
+    global _requests_started  # noqa: PLW0603 - per-process fact
+    if _inherited_runtime:
+        raise StoreError(
+            path,
+            "obstore cannot make requests in a process forked after its parent made"
+            " some (tokio does not survive fork): start worker processes with the"
+            " 'spawn' or 'forkserver' method",
+        )
+    _requests_started = True
 
 
 def _map_store_error(path: str, exc: BaseException) -> StoreError:
@@ -40,6 +71,7 @@ async def fetch_head(store: Any, path: str, length: int) -> tuple[bytes, int]:
         NotATIFFError: The object is empty.
         StoreError: Any other store failure.
     """
+    _check_runtime(path)
 
     async def get() -> tuple[bytes, int]:
         # A (start, end) range: obstore reads {"offset": ...} as "from offset to
@@ -73,6 +105,7 @@ async def fetch_range(store: Any, path: str, start: int, end: int) -> bytes:
         ObjectNotFoundError: The object does not exist.
         StoreError: Any other store failure, or a short body.
     """
+    _check_runtime(path)
 
     async def get() -> Any:
         return await obstore.get_range_async(store, path, start=start, end=end)
