@@ -10,7 +10,7 @@ streams, ``open_many``, ``read_many`` and an open with sidecars.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def interrupt_last(n: int) -> Callable[[int, str], BaseException]:
 
 
 @pytest.fixture
-def fail_ranges(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FailTogether]]:
+def fail_ranges(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FailTogether]:
     def install(n: int, make_error: Callable[[int, str], BaseException]) -> FailTogether:
         fake = FailTogether(n, make_error)
 
@@ -74,7 +74,7 @@ def fail_ranges(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FailT
         monkeypatch.setattr(_store, "fetch_range", fetch_range)
         return fake
 
-    yield install
+    return install
 
 
 def run(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -83,12 +83,10 @@ def run(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
 
 def raised(backend: str, fn: Callable[[], Awaitable[Any]]) -> BaseException:
     """The exception ``fn`` raised (asserting it raised exactly one, not a group)."""
-    try:
+    with pytest.raises(BaseException) as info:
         run(backend, fn)
-    except BaseException as exc:
-        assert not isinstance(exc, BaseExceptionGroup), f"a group escaped: {exc!r}"
-        return exc
-    raise AssertionError("nothing was raised")
+    assert not isinstance(info.value, BaseExceptionGroup), f"a group escaped: {info.value!r}"
+    return info.value
 
 
 async def open_cog(cog_dir: Path, **options: Any) -> GeoTIFF:
