@@ -1,13 +1,14 @@
 """Remote stores for real: a loopback HTTP server (with faults) and moto's S3.
 
 What is checked against the server's own counters: requests per open and per
-read, that a cancelled read aborts its requests, that the limiter bounds the
-requests in flight, and that store failures surface as our errors.
+read, that a cancelled trio read aborts its requests, that a trio limiter
+bounds the requests in flight, and that store failures surface as our errors.
+The behaviour suite that runs in every async world (trio, asyncio, anyio on
+asyncio) is tests/test_backends.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +19,9 @@ import trio
 import trio.testing
 from obstore.store import HTTPStore, LocalStore
 
-from servers import HTTPServerHandle, serve_http, serve_s3
+from servers import HTTPServerHandle, serve_http
 from trio_geotiff import GeoTIFF, Window
-from trio_geotiff.errors import CorruptFileError, ObjectNotFoundError, StoreError
+from trio_geotiff.errors import CorruptFileError, StoreError
 
 pytestmark = pytest.mark.network
 
@@ -76,15 +77,13 @@ async def test_cancel_aborts_requests_in_flight(http: HTTPServerHandle) -> None:
                 lambda: http.wait_for(lambda s: s.in_flight >= 2, 5.0)
             )
             in_flight = stats.in_flight
-            t0 = time.perf_counter()
             nursery.cancel_scope.cancel()
-        elapsed = time.perf_counter() - t0
-    # Each tile's body takes seconds at 20 KB/s: returning well within a second
-    # means the requests were abandoned, not awaited. (Typical: ~1 ms; the
-    # latency itself is measured in benchmarks/bridge.py, not asserted here.)
-    assert elapsed < 1.0, f"cancel took {elapsed * 1000:.0f} ms"
-    # The server sees every request aborted (none could finish at that
-    # speed), and no request starts after the cancel.
+        at_return = http.stats()
+    # Each tile's body takes seconds at 20 KB/s. When the cancelled read
+    # returned, none of its requests had been answered in full: the requests
+    # were abandoned, not awaited. (The latency itself is measured in
+    # benchmarks/bridge.py, not asserted here.)
+    assert at_return.requests_total - at_return.in_flight - at_return.aborted == 0
     after = await trio.to_thread.run_sync(lambda: http.wait_for(lambda s: s.in_flight == 0, 5.0))
     assert after.aborted == after.requests_total >= in_flight
     await trio.sleep(0.2)
@@ -116,18 +115,6 @@ async def test_one_limiter_shared_by_many_files(http: HTTPServerHandle) -> None:
         for tif in tifs:
             nursery.start_soon(lambda t=tif: t.read(window=Window(0, 0, 512, 512)))
     assert http.stats().max_waiting == 3
-
-
-async def test_missing_object_is_object_not_found(http: HTTPServerHandle) -> None:
-    with pytest.raises(ObjectNotFoundError, match="nope.tif"):
-        await GeoTIFF.open("nope.tif", store=http_store(http))
-
-
-async def test_server_error_is_store_error_naming_the_path(http: HTTPServerHandle) -> None:
-    tif = await GeoTIFF.open("cog.tif", store=http_store(http))
-    http.faults.set(status=500)
-    with pytest.raises(StoreError, match="cog.tif"):
-        await tif.read(window=Window(0, 0, 256, 256))
 
 
 async def test_permanent_errors_are_raised_at_once(http: HTTPServerHandle) -> None:
@@ -165,29 +152,6 @@ async def test_transient_errors_are_retried(http: HTTPServerHandle, cog_dir: Pat
     arr = await tif.read(window=Window(0, 0, 256, 256))
     local = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
     assert np.array_equal(arr.data, (await local.read(window=Window(0, 0, 256, 256))).data)
-
-
-async def test_reads_from_s3(cog_dir: Path) -> None:
-    with serve_s3() as s3:
-        s3.upload("scenes/cog.tif", cog_dir / "cog.tif")
-        tif = await GeoTIFF.open("scenes/cog.tif", store=s3.store())
-        arr = await tif.overviews[-1].read()
-        local = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
-        assert np.array_equal(arr.data, (await local.overviews[-1].read()).data)
-        with pytest.raises(ObjectNotFoundError):
-            await GeoTIFF.open("scenes/missing.tif", store=s3.store())
-
-
-def test_anyio_on_the_trio_backend(cog_dir: Path) -> None:
-    import anyio
-
-    async def main() -> tuple[int, ...]:
-        tif = await GeoTIFF.open("cog.tif", store=LocalStore(str(cog_dir)))
-        with anyio.fail_after(30):
-            arr = await tif.read(window=Window(0, 0, 300, 200))
-        return arr.shape
-
-    assert anyio.run(main, backend="trio") == (3, 200, 300)
 
 
 async def test_cache_serves_repeated_windows_without_requests(http: HTTPServerHandle) -> None:
