@@ -22,6 +22,7 @@ import pyproj
 import pytest
 import rasterio
 import trio
+import trio.lowlevel
 from affine import Affine
 from obstore.store import LocalStore
 from PIL import Image
@@ -33,6 +34,7 @@ from servers import serve_http, serve_s3
 from servers.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from trio_geotiff import Array, ColorInterp, GeoTIFF
 from trio_geotiff._cli import main, render, stores
+from trio_geotiff.errors import InvalidArgumentError, ObjectNotFoundError, StoreError
 
 SAMPLE = Path(trio_geotiff.__file__).parent / "data" / "sample_cog.tif"
 HAS_CORPUS = (CORPUS / "manifest.json").is_file()
@@ -638,6 +640,67 @@ def test_resolve_s3_options() -> None:
     assert config["skip_signature"] in (True, "true")
     assert config["region"] == "eu-west-1"
     assert target.store.prefix == "dir"
+
+
+def test_resolve_is_a_store_path_display_triple() -> None:
+    store, path, display = stores.resolve(str(SAMPLE))
+    assert (type(store).__name__, path, display) == ("LocalStore", SAMPLE.name, str(SAMPLE))
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "needle"),
+    [
+        ("{tmp}/nope.tif", ObjectNotFoundError, "no such file"),
+        ("{tmp}", StoreError, "is a directory"),
+        ("ftp://example.com/a.tif", InvalidArgumentError, "unsupported URL scheme 'ftp'"),
+        ("https://example.com/a.tif?x=1", InvalidArgumentError, "query string"),
+        ("gs://bucket", InvalidArgumentError, "must name a file"),
+        ("https://[::1/a.tif", InvalidArgumentError, "IPv6"),
+        # obstore refuses the URL: its error becomes the library's.
+        ("https://exa mple.com/a.tif", InvalidArgumentError, "domain name"),
+    ],
+)
+def test_resolve_raises_library_errors(
+    tmp_path: Path, where: str, error: type[Exception], needle: str
+) -> None:
+    target = where.format(tmp=tmp_path)
+    with pytest.raises(error) as info:
+        stores.resolve(target)
+    assert info.value.path == target  # type: ignore[attr-defined]
+    assert needle in str(info.value)
+    assert not isinstance(info.value, BaseExceptionGroup)
+
+
+def test_interrupt_during_a_progress_read_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        await trio.lowlevel.checkpoint()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GeoTIFF, "read", interrupted)
+    err = TTY()  # a terminal: the read runs beside the progress line, in a task group
+    code, out, _ = run("read", str(SAMPLE), "-o", str(tmp_path / "x.npy"), stderr=err)
+    assert code == 130
+    assert out == ""
+    assert err.getvalue().split("\r")[-1] == "trio-geotiff: interrupted\n"
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_unexpected_error_is_one_line_naming_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("a bug\nwith two lines")
+
+    monkeypatch.setattr(GeoTIFF, "read", broken)
+    code, _, err = run("read", str(SAMPLE), "-o", str(tmp_path / "x.npy"), stderr=TTY())
+    last = err.split("\r")[-1]
+    assert_one_line_error(code, last, "RuntimeError: a bug", "TRIO_GEOTIFF_DEBUG")
+    monkeypatch.setenv("TRIO_GEOTIFF_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        run("read", str(SAMPLE), "-o", str(tmp_path / "x.npy"))
 
 
 @pytest.mark.network

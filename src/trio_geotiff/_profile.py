@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from ._enums import ColorInterp, MaskFlags
+from ._image import Compression
 
 if TYPE_CHECKING:
     from ._geotiff import GeoTIFF
@@ -39,6 +40,9 @@ _RASTERIO_CODECS: Final = frozenset(
     }
 )
 
+# GDAL names LERC by the codec that wraps it (LercParameters' second value).
+_LERC_WRAPPED: Final = {1: "LERC_DEFLATE", 2: "LERC_ZSTD"}
+
 # rasterio's ``photometric`` is GDAL's SOURCE_COLOR_SPACE, which GDAL sets only
 # for the colour spaces it converts from; other interpretations are absent.
 _SOURCE_COLOR_SPACES: Final = {
@@ -57,7 +61,8 @@ def profile(tif: GeoTIFF) -> dict[str, Any]:
     (numpy's name), ``nodata``, ``width``, ``height``, ``count``, ``crs``
     (a ``pyproj.CRS`` or None, where rasterio gives its own CRS), ``transform``
     (an ``Affine``), ``blockxsize``, ``blockysize``, ``tiled``, then
-    ``compress`` (only when compressed), ``interleave`` ("pixel" or "band")
+    ``compress`` (only when compressed: rasterio's lower-case name, or GDAL's
+    upper-case one for codecs rasterio does not name), ``interleave`` ("pixel" or "band")
     and ``photometric`` (only for YCbCr, CMYK and CIE L*a*b* images).
 
     As in rasterio, ``tiled`` is whether a block is narrower or wider than
@@ -84,14 +89,24 @@ def profile(tif: GeoTIFF) -> dict[str, Any]:
         "blockysize": rows,
         "tiled": cols != tif.width,
     }
-    if tif.compression is not None:
-        name = tif.compression.value
-        out["compress"] = name.lower() if name in _RASTERIO_CODECS else name
+    compress = _compress(tif)
+    if compress is not None:
+        out["compress"] = compress
     out["interleave"] = tif.interleaving.value.lower()
     photometric = _SOURCE_COLOR_SPACES.get(tif.photometric)
     if photometric is not None:
         out["photometric"] = photometric
     return out
+
+
+def _compress(tif: GeoTIFF) -> str | None:
+    if tif.compression is None:
+        return None
+    name = tif.compression.value
+    if tif.compression is Compression.LERC:
+        params = tif._image.lerc_parameters or ()  # noqa: SLF001 - the library's own raster
+        name = _LERC_WRAPPED.get(params[1] if len(params) > 1 else 0, name)
+    return name.lower() if name in _RASTERIO_CODECS else name
 
 
 def mask_flag_enums(tif: GeoTIFF) -> tuple[list[MaskFlags], ...]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from trio_geotiff._geotiff import GeoTIFF, Overview
-from trio_geotiff._profile import mask_flag_enums
+from trio_geotiff._profile import mask_flag_enums, profile
 
 __all__ = ["Level", "crs_string", "describe", "format_info", "format_tiles", "mask_kind"]
 
@@ -106,8 +106,9 @@ def describe(tif: GeoTIFF) -> dict[str, Any]:
         ],
         "tags": tif.tags(),
     }
-    if tif.compression is not None:
-        info["compress"] = tif.compression.value.lower()
+    compress = profile(tif).get("compress")
+    if compress is not None:
+        info["compress"] = compress.lower()
     lnglat = _lnglat(tif)
     if lnglat is not None:
         info["lnglat"] = list(lnglat)

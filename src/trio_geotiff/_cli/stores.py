@@ -81,7 +81,10 @@ def resolve(
         InvalidArgumentError: An unsupported URL scheme, a URL with a query or
             fragment or naming no file, or a URL or option obstore refuses.
     """
-    parts = urllib.parse.urlsplit(url_or_path)
+    try:
+        parts = urllib.parse.urlsplit(url_or_path)
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        raise InvalidArgumentError(url_or_path, str(exc)) from exc
     scheme = parts.scheme.lower()
     # One-letter schemes are Windows drive letters ("C:\\data\\x.tif").
     if scheme in ("", "file") or len(scheme) == 1:
