@@ -1,6 +1,6 @@
 """The ``trio-geotiff`` command: every sub-command, its errors, and ``info --json`` against rasterio.
 
-The commands run in-process through `trio_geotiff._cli.main` (each call is its
+The commands run in-process through `trio_geotiff._cli.app.main` (each call is its
 own ``trio.run``, so these tests are synchronous), plus one subprocess run of
 ``python -m trio_geotiff sample`` in a fresh directory.
 """
@@ -33,7 +33,8 @@ from corpus import CORPUS, SKIP_REASON, oracle
 from servers import serve_http, serve_s3
 from servers.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from trio_geotiff import Array, ColorInterp, GeoTIFF
-from trio_geotiff._cli import main, render, stores
+from trio_geotiff._cli import render, stores
+from trio_geotiff._cli.app import main
 from trio_geotiff.errors import InvalidArgumentError, ObjectNotFoundError, StoreError
 
 SAMPLE = Path(trio_geotiff.__file__).parent / "data" / "sample_cog.tif"
@@ -640,6 +641,19 @@ def test_resolve_s3_options() -> None:
     assert config["skip_signature"] in (True, "true")
     assert config["region"] == "eu-west-1"
     assert target.store.prefix == "dir"
+
+
+def test_stores_import_without_the_command_line() -> None:
+    # An xarray backend resolves URLs with `stores` alone.
+    code = (
+        "import sys, trio_geotiff._cli.stores;"
+        " loaded = [m for m in sys.modules if m.startswith('trio_geotiff._cli.')];"
+        " assert loaded == ['trio_geotiff._cli.stores'], loaded"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_resolve_is_a_store_path_display_triple() -> None:

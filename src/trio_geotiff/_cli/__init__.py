@@ -16,10 +16,7 @@ One module a concern: `stores` (path or URL to an obstore store), `info`
 (the ``rio info`` dict and the text reports), `render` (PNG rendering),
 `progress` (the terminal progress line), `commands` (the sub-commands),
 `parser` (argparse) and `app` (`main`: parse, run, report errors).
+
+This file imports nothing, so that `stores` can be used (by an xarray backend,
+say) without loading the command line.
 """
-
-from __future__ import annotations
-
-from .app import main as main
-
-__all__ = ["main"]
