@@ -49,7 +49,7 @@ async def open_many(
     )
 
 
-async def read_many(
+async def read_many(  # noqa: PLR0913 - keyword options, as rasterio.read
     files: Sequence[GeoTIFF],
     window: Window | None = None,
     *,

@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from ._codes import Tag
 from .errors import CorruptFileError, NotATIFFError
 
 __all__ = ["IFD", "ByteSource", "TIFFStructure", "TagValue", "parse_tiff"]
@@ -29,7 +30,9 @@ MAX_IFDS: Final = 4096
 MAX_ENTRIES_PER_IFD: Final = 4096
 # Tags whose arrays may be long (one value per tile or strip); they are parsed
 # with numpy. Everything else is small and parsed into tuples.
-_OFFSET_TAGS: Final = frozenset({273, 279, 324, 325})
+_OFFSET_TAGS: Final = frozenset(
+    {Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS, Tag.TILE_OFFSETS, Tag.TILE_BYTE_COUNTS}
+)
 # Cap on a single tag payload we are willing to read (a 1e6 x 1e6 tile grid
 # would need 8 TB of pixels anyway).
 MAX_TAG_BYTES: Final = 256 * 1024 * 1024
@@ -176,6 +179,35 @@ class _Reader:
         return data
 
 
+@attrs.frozen
+class _Layout:
+    """Field sizes of classic TIFF or BigTIFF."""
+
+    byteorder: str
+    bigtiff: bool
+
+    @property
+    def count_fmt(self) -> str:
+        return "Q" if self.bigtiff else "H"
+
+    @property
+    def count_size(self) -> int:
+        return 8 if self.bigtiff else 2
+
+    @property
+    def entry_size(self) -> int:
+        return 20 if self.bigtiff else 12
+
+    @property
+    def inline(self) -> int:
+        """Bytes of values stored in the entry itself."""
+        return 8 if self.bigtiff else 4
+
+    @property
+    def offset_fmt(self) -> str:
+        return "Q" if self.bigtiff else "I"
+
+
 async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
     """Parse the header and every IFD of a TIFF or BigTIFF.
 
@@ -194,7 +226,17 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
     reader = _Reader(path, size, source)
     if size < 8:
         raise NotATIFFError(path, f"object is {size} bytes, too short for a TIFF header")
-    head = await reader.read(0, min(16, size), "header")
+    layout, first = _parse_header(path, await reader.read(0, min(16, size), "header"))
+    seen: set[int] = set()
+    ifds = await _walk_chain(reader, layout, first, seen)
+    if not ifds:
+        raise CorruptFileError(path, "the TIFF has no image file directory")
+    ifds += await _read_subifds(reader, layout, ifds[0], seen, MAX_IFDS - len(ifds))
+    return TIFFStructure(layout.byteorder, layout.bigtiff, tuple(ifds))
+
+
+def _parse_header(path: str, head: bytes) -> tuple[_Layout, int]:
+    """The file's layout and the offset of its first IFD."""
     if head[:2] == b"II":
         bo = "<"
     elif head[:2] == b"MM":
@@ -203,93 +245,74 @@ async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
         raise NotATIFFError(path, f"no TIFF byte-order mark (starts with {head[:4]!r})")
     (magic,) = struct.unpack(bo + "H", head[2:4])
     if magic == 42:
-        bigtiff = False
         (first,) = struct.unpack(bo + "I", head[4:8])
-    elif magic == 43:
-        bigtiff = True
-        if len(head) < 16:
-            raise NotATIFFError(path, "BigTIFF header is truncated")
-        bytesize, reserved, first = struct.unpack(bo + "HHQ", head[4:16])
-        if bytesize != 8 or reserved != 0:
-            raise CorruptFileError(path, f"BigTIFF header has offset size {bytesize}")
-    else:
+        return _Layout(bo, bigtiff=False), first
+    if magic != 43:
         raise NotATIFFError(path, f"TIFF magic number is {magic}, not 42 or 43")
+    if len(head) < 16:
+        raise NotATIFFError(path, "BigTIFF header is truncated")
+    bytesize, reserved, first = struct.unpack(bo + "HHQ", head[4:16])
+    if bytesize != 8 or reserved != 0:
+        raise CorruptFileError(path, f"BigTIFF header has offset size {bytesize}")
+    return _Layout(bo, bigtiff=True), first
 
+
+async def _walk_chain(reader: _Reader, layout: _Layout, first: int, seen: set[int]) -> list[IFD]:
+    """The IFDs of the main chain, from the header's first IFD."""
     ifds: list[IFD] = []
-    seen: set[int] = set()
     offset = first
     while offset != 0:
         if offset in seen:
             # libtiff stops here with a warning; GDAL reads what came before.
             break
         if len(ifds) >= MAX_IFDS:
-            raise CorruptFileError(path, f"more than {MAX_IFDS} IFDs in the chain")
+            raise CorruptFileError(reader.path, f"more than {MAX_IFDS} IFDs in the chain")
         seen.add(offset)
-        ifd, offset = await _parse_ifd(reader, bo, offset, bigtiff=bigtiff, first=not ifds)
+        ifd, offset = await _parse_ifd(reader, layout, offset, first=not ifds)
         ifds.append(ifd)
-    if not ifds:
-        raise CorruptFileError(path, "the TIFF has no image file directory")
-    # SubIFDs of the first image (GDAL reads reduced-resolution ones as overviews).
-    sub_offsets = (ifds[0].get_ints(330) or ())[:MAX_IFDS]
-    for sub in sub_offsets:
+    return ifds
+
+
+async def _read_subifds(
+    reader: _Reader, layout: _Layout, parent: IFD, seen: set[int], room: int
+) -> list[IFD]:
+    """SubIFDs of the first image (GDAL reads reduced-resolution ones as overviews)."""
+    out: list[IFD] = []
+    for sub in (parent.get_ints(Tag.SUB_IFDS) or ())[:MAX_IFDS]:
         offset = sub
-        while offset != 0 and offset not in seen and len(ifds) < MAX_IFDS:
+        while offset != 0 and offset not in seen and len(out) < room:
             seen.add(offset)
             try:
-                ifd, offset = await _parse_ifd(reader, bo, offset, bigtiff=bigtiff, first=True)
+                ifd, offset = await _parse_ifd(reader, layout, offset, first=True)
             except CorruptFileError:
                 break  # a broken SubIFD costs its overview, not the file
-            ifds.append(attrs.evolve(ifd, parent=0))
-    return TIFFStructure(bo, bigtiff, tuple(ifds))
+            out.append(attrs.evolve(ifd, parent=0))
+    return out
 
 
 async def _parse_ifd(
-    reader: _Reader, bo: str, offset: int, *, bigtiff: bool, first: bool
+    reader: _Reader, layout: _Layout, offset: int, *, first: bool
 ) -> tuple[IFD, int]:
-    path = reader.path
-    count_fmt, count_size = ("Q", 8) if bigtiff else ("H", 2)
-    entry_size = 20 if bigtiff else 12
-    inline = 8 if bigtiff else 4
-    if offset < 8 or offset + count_size > reader.size:
+    if offset < 8 or offset + layout.count_size > reader.size:
         if first:
-            raise CorruptFileError(path, f"first IFD offset {offset} is out of the file")
+            raise CorruptFileError(reader.path, f"first IFD offset {offset} is out of the file")
         # A broken next-IFD pointer after valid IFDs: stop, as libtiff does.
         return IFD(offset, {}), 0
-    (n,) = struct.unpack(bo + count_fmt, await reader.read(offset, count_size, "IFD entry count"))
-    if n == 0 or n > MAX_ENTRIES_PER_IFD:
-        raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
-    reader.entries_left -= n
-    if reader.entries_left < 0:
-        raise CorruptFileError(path, f"more than {MAX_TOTAL_ENTRIES} IFD entries in the file")
-    body_len = n * entry_size + (8 if bigtiff else 4)
-    reader.charge(body_len, f"IFD at byte {offset}")
-    if offset + count_size + body_len > reader.size:
-        # Truncated next-pointer is tolerated if the entries are all there.
-        body_len = n * entry_size
-    body = await reader.read(offset + count_size, body_len, f"IFD at byte {offset}")
+    n, body = await _read_ifd_body(reader, layout, offset)
     tags: dict[int, TagValue] = {}
     deferred: list[tuple[int, int, int, int]] = []
     for i in range(n):
-        entry = body[i * entry_size : (i + 1) * entry_size]
-        if bigtiff:
-            code, typ, count = struct.unpack(bo + "HHQ", entry[:12])
-            raw = entry[12:20]
-        else:
-            code, typ, count = struct.unpack(bo + "HHI", entry[:8])
-            raw = entry[8:12]
-        if typ not in _TYPES:
-            continue  # unknown field type: skipped, as libtiff does
+        entry = _parse_entry(
+            reader, layout, offset, body[i * layout.entry_size :][: layout.entry_size]
+        )
+        if entry is None:
+            continue
+        code, typ, count, raw = entry
         nbytes = _TYPES[typ][1] * count
-        if nbytes > MAX_TAG_BYTES:
-            raise CorruptFileError(path, f"tag {code} claims {nbytes} bytes of values")
-        cost = _decoded_cost(typ, count, code)
-        if cost is None:
-            continue  # too many values to hold as a tuple: ignored (see MAX_TUPLE_VALUES)
-        reader.charge(cost, f"tag {code} at IFD {offset}")
-        if nbytes <= inline:
-            tags[code] = _decode_values(bo, typ, count, raw[:nbytes], code)
+        if nbytes <= layout.inline:
+            tags[code] = _decode_values(layout.byteorder, typ, count, raw[:nbytes], code)
         else:
-            (value_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), raw)
+            (value_offset,) = struct.unpack(layout.byteorder + layout.offset_fmt, raw)
             deferred.append((code, typ, count, value_offset))
     for code, typ, count, value_offset in deferred:
         nbytes = _TYPES[typ][1] * count
@@ -299,18 +322,65 @@ async def _parse_ifd(
             # reported when the image is described, or when it is read.
             continue
         data = await reader.read(value_offset, nbytes, f"tag {code} values")
-        tags[code] = _decode_values(bo, typ, count, data, code)
+        tags[code] = _decode_values(layout.byteorder, typ, count, data, code)
     next_offset = 0
-    if len(body) == n * entry_size + (8 if bigtiff else 4):
-        (next_offset,) = struct.unpack(bo + ("Q" if bigtiff else "I"), body[n * entry_size :])
+    if len(body) > n * layout.entry_size:
+        (next_offset,) = struct.unpack(
+            layout.byteorder + layout.offset_fmt, body[n * layout.entry_size :]
+        )
         if next_offset >= reader.size:
             next_offset = 0
     return IFD(offset, tags), next_offset
 
 
+async def _read_ifd_body(reader: _Reader, layout: _Layout, offset: int) -> tuple[int, bytes]:
+    """The IFD's entry count and its entries (plus the next-IFD pointer when present)."""
+    path = reader.path
+    count_bytes = await reader.read(offset, layout.count_size, "IFD entry count")
+    (n,) = struct.unpack(layout.byteorder + layout.count_fmt, count_bytes)
+    if n == 0 or n > MAX_ENTRIES_PER_IFD:
+        raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
+    reader.entries_left -= n
+    if reader.entries_left < 0:
+        raise CorruptFileError(path, f"more than {MAX_TOTAL_ENTRIES} IFD entries in the file")
+    body_len = n * layout.entry_size + layout.inline
+    reader.charge(body_len, f"IFD at byte {offset}")
+    if offset + layout.count_size + body_len > reader.size:
+        # Truncated next-pointer is tolerated if the entries are all there.
+        body_len = n * layout.entry_size
+    body = await reader.read(offset + layout.count_size, body_len, f"IFD at byte {offset}")
+    return n, body
+
+
+def _parse_entry(
+    reader: _Reader, layout: _Layout, ifd_offset: int, entry: bytes
+) -> tuple[int, int, int, bytes] | None:
+    """``(code, type, count, raw value field)``, or None for an entry to skip."""
+    if layout.bigtiff:
+        code, typ, count = struct.unpack(layout.byteorder + "HHQ", entry[:12])
+        raw = entry[12:20]
+    else:
+        code, typ, count = struct.unpack(layout.byteorder + "HHI", entry[:8])
+        raw = entry[8:12]
+    if typ not in _TYPES:
+        return None  # unknown field type: skipped, as libtiff does
+    nbytes = _TYPES[typ][1] * count
+    if nbytes > MAX_TAG_BYTES:
+        raise CorruptFileError(reader.path, f"tag {code} claims {nbytes} bytes of values")
+    cost = _decoded_cost(typ, count, code)
+    if cost is None:
+        return None  # too many values to hold as a tuple: ignored (see MAX_TUPLE_VALUES)
+    reader.charge(cost, f"tag {code} at IFD {ifd_offset}")
+    return code, typ, count, raw
+
+
+# Tags kept as raw bytes even when stored as BYTE.
+_RAW_BYTE_TAGS: Final = (Tag.JPEG_TABLES, Tag.GEO_KEY_DIRECTORY)
+
+
 def _decoded_cost(typ: int, count: int, code: int) -> int | None:
     """Bytes the decoded values take (estimated), or None when the tag is to be ignored."""
-    if typ in (2, 7) or (typ == 1 and code in (347, 34735)):
+    if typ in (2, 7) or (typ == 1 and code in _RAW_BYTE_TAGS):
         return count  # text and raw bytes
     if code in _OFFSET_TAGS and typ in _NUMPY_INT:
         return 8 * count  # uint64 array
@@ -329,20 +399,17 @@ def _decode_values(bo: str, typ: int, count: int, data: bytes, code: int) -> Tag
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             return bytes(raw)
-    if typ == 7 or (typ == 1 and code in (347, 34735)):
-        # UNDEFINED (and JPEGTables stored as BYTE): raw bytes.
-        if code == 34735:
-            # GeoKeyDirectory must be SHORT; keep bytes, the georef parser complains.
-            pass
+    if typ == 7 or (typ == 1 and code in _RAW_BYTE_TAGS):
+        # UNDEFINED, and JPEGTables or a (malformed) GeoKeyDirectory stored as
+        # BYTE: raw bytes (the georeferencing parser reports the latter).
         return bytes(data)
     if code in _OFFSET_TAGS and typ in _NUMPY_INT:
         return np.frombuffer(data, dtype=bo + _NUMPY_INT[typ]).astype(np.uint64)
-    fmt, size = _TYPES[typ]
+    fmt, _size = _TYPES[typ]
     if typ in (5, 10):
         values = struct.unpack(bo + fmt[0] * (2 * count), data)
         return tuple(
             (values[2 * i] / values[2 * i + 1]) if values[2 * i + 1] else float("nan")
             for i in range(count)
         )
-    del size
     return struct.unpack(bo + fmt * count, data)
