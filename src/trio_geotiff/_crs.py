@@ -256,9 +256,35 @@ def _linear_unit(code: int) -> tuple[str, float] | None:
     return (u[0], u[1]) if u is not None and u[2] == "linear" else None
 
 
+# GDAL's SRS_UA_DEGREE_CONV: the degree as WKT1 prints it.
+_DEGREE = 0.0174532925199433
+
+# libgeotiff's own names and sizes (in degrees) for the common angular units;
+# the PROJ database's factors differ in the last digits.
+_ANGLES_IN_DEGREES = {
+    9101: ("radian", 180 / math.pi),
+    9102: ("degree", 1.0),
+    9103: ("arc-minute", 1 / 60),
+    9104: ("arc-second", 1 / 3600),
+    9105: ("grad", 180 / 200),
+    9106: ("gon", 180 / 200),
+    9107: ("degree", 1.0),
+    9108: ("degree", 1.0),
+    9109: ("microradian", 180 / (math.pi * 1e6)),
+    9110: ("degree", 1.0),
+    9122: ("degree", 1.0),
+}
+
+
 def _angular_unit(code: int) -> tuple[str, float] | None:
-    u = _units_by_code().get(code)
-    return (u[0], u[1]) if u is not None and u[2] == "angular" else None
+    """(name, size in degrees) of an EPSG angular unit, as libgeotiff has it."""
+    known = _ANGLES_IN_DEGREES.get(code)
+    if known is None:
+        u = _units_by_code().get(code)
+        if u is None or u[2] != "angular":
+            return None
+        known = (u[0], u[1] * 180 / math.pi)
+    return known
 
 
 @cache
@@ -302,6 +328,15 @@ def _official_datum_name(name: str) -> str | None:
         return None
 
 
+@cache
+def _official_ellipsoid_name(name: str) -> str | None:
+    # Likewise for ellipsoids ("GRS_1980" -> "GRS 1980").
+    try:
+        return Ellipsoid.from_name(name, auth_name="EPSG").name
+    except CRSError:
+        return None
+
+
 # --------------------------------------------------------------------------
 # WKT1 helpers.
 
@@ -313,23 +348,6 @@ def _q(name: str) -> str:
 
 def _num(v: float) -> str:
     return repr(float(v))
-
-
-def _massage_datum(name: str) -> str:
-    """Reproduce GDAL's WKTMassageDatum: non-alphanumerics to '_', collapsed."""
-    s = re.sub(r"[^A-Za-z0-9+]", "_", name)
-    s = re.sub(r"_+", "_", s).rstrip("_")
-    return _DATUM_EQUIV.get(s.lower(), s)
-
-
-_DATUM_EQUIV = {
-    "militar_geographische_institut": "Militar_Geographische_Institute",
-    "world_geodetic_system_1984": "WGS_1984",
-    "wgs_72_transit_broadcast_ephemeris": "WGS_1972_Transit_Broadcast_Ephemeris",
-    "world_geodetic_system_1972": "WGS_1972",
-    "european_terrestrial_reference_system_89": "European_Reference_System_1989",
-    "d_north_american_1927": "North_American_Datum_1927",
-}
 
 
 def _parse_geog_citation(citation: str) -> dict[str, str]:
@@ -355,23 +373,37 @@ def _parse_geog_citation(citation: str) -> dict[str, str]:
     return out
 
 
+def _degrees(pm: PrimeMeridian) -> float:
+    return pm.longitude * float(pm.unit_conversion_factor) * 180 / math.pi
+
+
 class _Geog:
-    """The normalised geographic part, as GTIFGetDefn leaves it."""
+    """The normalised geographic part, as GTIFGetDefn and then GDAL leave it.
+
+    ``None`` names are the ones libgeotiff cannot look up (user-defined
+    codes); GDAL then writes "unknown" or "unnamed" in their place.
+    """
 
     def __init__(self) -> None:
-        self.name: str | None = None
-        self.datum_name: str | None = None
-        self.datum_code: int | None = None
-        self.ellipsoid_name: str | None = None
-        self.ellipsoid_code: int | None = None
-        self.semi_major = 0.0
-        self.inv_flattening = 0.0
-        self.pm_name: str | None = "Greenwich"
-        self.pm_long = 0.0  # degrees
-        self.angular_name = "degree"
-        self.angular_radians = math.pi / 180
-        self.towgs84: tuple[float, ...] | None = None
         self.gcs_code: int | None = None
+        self.name: str | None = None
+        self.datum_code: int | None = None
+        self.datum_name: str | None = None
+        self.ellipsoid_name: str | None = None
+        self.semi_major = 0.0
+        self.semi_minor = 0.0
+        self.inv_flattening = 0.0
+        # GDAL reads GeogInvFlatteningGeoKey as is only when the ellipsoid
+        # is named by the citation; otherwise it derives 1/f from a and b.
+        self.ellipsoid_from_citation = False
+        self.pm_user_defined = True
+        self.pm_name: str | None = None
+        self.pm_long = 0.0  # degrees
+        self.angular_name: str | None = None
+        # libgeotiff holds the unit's size in degrees; GDAL multiplies it by
+        # its printed degree, and the last digits of WKT1 follow from that.
+        self.angular_degrees = 1.0
+        self.towgs84: tuple[float, ...] | None = None
 
     def wkt_parts(self) -> tuple[str, str, str]:
         """Return (DATUM[...], PRIMEM[...], UNIT[...]) WKT1 nodes."""
@@ -379,15 +411,20 @@ class _Geog:
         if self.towgs84 is not None:
             towgs = ",TOWGS84[" + ",".join(_num(v) for v in self.towgs84) + "]"
         datum = (
-            f"DATUM[{_q(self.datum_name or 'unknown')},"
+            f"DATUM[{_q(self.datum_name or 'unnamed')},"
             f"SPHEROID[{_q(self.ellipsoid_name or 'unnamed')},"
             f"{_num(self.semi_major)},{_num(self.inv_flattening)}]{towgs}]"
         )
-        pm = f"PRIMEM[{_q(self.pm_name or 'unnamed')},{_num(self.pm_long)}]"
-        unit = f"UNIT[{_q(self.angular_name)},{_num(self.angular_radians)}]"
+        # GDAL calls an unnamed meridian at 0 Greenwich.
+        pm_name = self.pm_name or ("Greenwich" if self.pm_long == 0 else "unnamed")
+        # WKT1 gives the meridian in the GEOGCS's angular unit.
+        pm = f"PRIMEM[{_q(pm_name)},{_num(self.pm_long / self.angular_degrees)}]"
+        radians = self.angular_degrees * _DEGREE
+        unit = f"UNIT[{_q(self.angular_name or 'unknown')},{_num(radians)}]"
         return datum, pm, unit
 
     def wkt(self, *, axes: bool) -> str:
+        """The GEOGCS node, with lat/long axes when it stands alone."""
         datum, pm, unit = self.wkt_parts()
         axis = ',AXIS["Latitude",NORTH],AXIS["Longitude",EAST]' if axes else ""
         return f"GEOGCS[{_q(self.name or 'unknown')},{datum},{pm},{unit}{axis}]"
@@ -406,158 +443,180 @@ def _has_vertical(keys: Mapping[int, GeoKeyValue]) -> bool:
 
 
 def _build_geog(keys: Mapping[int, GeoKeyValue], gcs_from_pcs: int | None) -> _Geog:
-    """Normalise the geographic keys the way libgeotiff + GDAL do."""
+    """Normalise the geographic keys the way libgeotiff + GDAL do.
+
+    libgeotiff (GTIFGetDefn) starts from the GCS code, lets the datum,
+    ellipsoid and prime-meridian keys override it, then the semi-axes and
+    longitude values. GDAL then takes names from the GeogCitation when the
+    GCS is not an EPSG code, and derives the inverse flattening.
+    """
     g = _Geog()
     gcs = _short(keys, _GEOGRAPHIC_TYPE)
-    if gcs is None:
-        gcs = gcs_from_pcs
-    datum_code: int | None = None
-    ellipsoid_code: int | None = None
-    semi_major = 0.0
-    semi_minor = 0.0
-    epsg_rf = 0.0  # the registry's own inverse flattening, when it has one
-    pm_long = 0.0
+    _geog_from_gcs(g, gcs if gcs is not None else gcs_from_pcs)
+    _geog_angular_units(g, keys)
+    _geog_datum(g, keys)
+    _geog_ellipsoid(g, keys)
+    _geog_prime_meridian(g, keys)
+    if g.gcs_code is None:
+        _geog_citation(g, keys)
+    _geog_finish(g, keys)
+    return g
 
-    epsg_geog = _epsg_crs(gcs) if gcs is not None and gcs != _USER_DEFINED else None
-    if epsg_geog is not None and not epsg_geog.is_geographic:
-        epsg_geog = None
-    if epsg_geog is not None and epsg_geog.datum is not None:
-        assert gcs is not None
-        g.gcs_code = gcs
-        g.name = epsg_geog.name
-        d = epsg_geog.datum
-        # libgeotiff names the datum, not PROJ's ensemble ("... ensemble").
-        g.datum_name = d.name.removesuffix(" ensemble")
-        datum_code = _code_of(d)
-        e = epsg_geog.ellipsoid
+
+def _geog_from_gcs(g: _Geog, gcs: int | None) -> None:
+    crs = _epsg_crs(gcs) if gcs is not None and gcs != _USER_DEFINED else None
+    if crs is None or not crs.is_geographic or crs.datum is None:
+        return
+    g.gcs_code = gcs
+    g.name = crs.name
+    # libgeotiff names the datum, not PROJ's ensemble ("... ensemble").
+    g.datum_name = crs.datum.name.removesuffix(" ensemble")
+    g.datum_code = _code_of(crs.datum)
+    e = crs.ellipsoid
+    if e is not None:
+        g.ellipsoid_name = e.name
+        g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
+    pm = crs.prime_meridian
+    if pm is not None:
+        g.pm_user_defined = False
+        g.pm_name = pm.name
+        g.pm_long = _degrees(pm)
+    axis = crs.axis_info[0] if crs.axis_info else None
+    if axis is not None and axis.unit_auth_code == "EPSG" and axis.unit_code.isdigit():
+        known = _angular_unit(int(axis.unit_code))
+        if known is not None:
+            g.angular_name, g.angular_degrees = known
+
+
+def _geog_angular_units(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    code = _short(keys, _GEOG_ANGULAR_UNITS)
+    if code is None:
+        return
+    known = _angular_unit(code) if code != _USER_DEFINED else None
+    if known is None:
+        # GDAL cannot name it and keeps the previous size: it reads
+        # GeogAngularUnitSizeGeoKey only for a unit named by the citation.
+        g.angular_name = None
+    else:
+        g.angular_name, g.angular_degrees = known
+
+
+def _geog_datum(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    code = _short(keys, _GEOG_DATUM)
+    if code is None:
+        return
+    g.datum_code = code
+    g.datum_name = None
+    datum = _epsg_datum(code) if code != _USER_DEFINED else None
+    if datum is None:
+        return
+    # The datum brings its ellipsoid, but not its prime meridian: in
+    # libgeotiff that comes from the GCS or the prime-meridian key only.
+    g.datum_name = datum.name
+    e = datum.ellipsoid
+    if e is not None:
+        g.ellipsoid_name = e.name
+        g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
+
+
+def _geog_ellipsoid(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    code = _short(keys, _GEOG_ELLIPSOID)
+    if code is not None:
+        e = _epsg_ellipsoid(code) if code != _USER_DEFINED else None
+        g.ellipsoid_name = e.name if e is not None else None
         if e is not None:
-            g.ellipsoid_name = e.name
-            ellipsoid_code = _code_of(e)
-            semi_major, semi_minor = e.semi_major_metre, e.semi_minor_metre
-            epsg_rf = e.inverse_flattening
-        pm = epsg_geog.prime_meridian
-        if pm is not None:
-            g.pm_name = pm.name
-            pm_long = pm.longitude * float(pm.unit_conversion_factor) * 180 / math.pi
-        axis = epsg_geog.axis_info[0] if epsg_geog.axis_info else None
-        if axis is not None and axis.unit_conversion_factor:
-            g.angular_name = axis.unit_name
-            g.angular_radians = axis.unit_conversion_factor
-
-    # Explicit datum / ellipsoid / prime meridian codes override the GCS.
-    d_key = _short(keys, _GEOG_DATUM)
-    if d_key is not None:
-        datum_code = d_key
-        g.datum_name = None
-        ed = _epsg_datum(d_key) if d_key != _USER_DEFINED else None
-        if ed is not None:
-            g.datum_name = ed.name
-            if ed.ellipsoid is not None:
-                g.ellipsoid_name = ed.ellipsoid.name
-                ellipsoid_code = _code_of(ed.ellipsoid)
-                semi_major = ed.ellipsoid.semi_major_metre
-                semi_minor = ed.ellipsoid.semi_minor_metre
-                epsg_rf = ed.ellipsoid.inverse_flattening
-            if ed.prime_meridian is not None:
-                pm = ed.prime_meridian
-                g.pm_name = pm.name
-                pm_long = pm.longitude * float(pm.unit_conversion_factor) * 180 / math.pi
-    e_key = _short(keys, _GEOG_ELLIPSOID)
-    if e_key is not None:
-        ellipsoid_code = e_key
-        ee = _epsg_ellipsoid(e_key) if e_key != _USER_DEFINED else None
-        if ee is not None:
-            g.ellipsoid_name = ee.name
-            semi_major, semi_minor = ee.semi_major_metre, ee.semi_minor_metre
-            epsg_rf = ee.inverse_flattening
-        else:
-            g.ellipsoid_name = None
-    pm_key = _short(keys, _GEOG_PRIME_MERIDIAN)
-    if pm_key is not None:
-        epm = _epsg_prime_meridian(pm_key) if pm_key != _USER_DEFINED else None
-        if epm is not None:
-            g.pm_name = epm.name
-            pm_long = epm.longitude * float(epm.unit_conversion_factor) * 180 / math.pi
-        else:
-            g.pm_name = None
-
+            g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
     a = _double(keys, _GEOG_SEMI_MAJOR)
     if a is not None:
-        semi_major = a
+        g.semi_major = a
     b = _double(keys, _GEOG_SEMI_MINOR)
-    if a is not None or b is not None:
-        epsg_rf = 0.0
     if b is not None:
-        semi_minor = b
-    rf_key = _double(keys, _GEOG_INV_FLATTENING)
-    if rf_key is not None:
-        semi_minor = semi_major * (1 - 1 / rf_key) if rf_key != 0 else semi_major
-    pml = _double(keys, _GEOG_PM_LONG)
-    if pml is not None:
-        pm_long = pml
+        g.semi_minor = b
+    rf = _double(keys, _GEOG_INV_FLATTENING)
+    if rf is not None:
+        g.semi_minor = g.semi_major * (1 - 1 / rf) if rf != 0 else g.semi_major
 
-    au = _short(keys, _GEOG_ANGULAR_UNITS)
-    if au is not None:
-        if au == _USER_DEFINED:
-            size = _double(keys, _GEOG_ANGULAR_UNIT_SIZE)
-            if size:
-                g.angular_name, g.angular_radians = "unknown", size
-        else:
-            known = _angular_unit(au)
-            if known is not None:
-                g.angular_name, g.angular_radians = known
 
-    # Names from a "GCS Name = ...|Datum = ...|" citation win when the GCS
-    # code is not a known EPSG code.
+def _geog_prime_meridian(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    code = _short(keys, _GEOG_PRIME_MERIDIAN)
+    if code is not None:
+        pm = _epsg_prime_meridian(code) if code != _USER_DEFINED else None
+        g.pm_user_defined = pm is None
+        g.pm_name = pm.name if pm is not None else None
+        if pm is not None:
+            g.pm_long = _degrees(pm)
+    if g.pm_user_defined:
+        # Only a user-defined meridian reads the longitude key, given in
+        # GeogAngularUnits.
+        lon = _double(keys, _GEOG_PM_LONG)
+        if lon is not None:
+            g.pm_long = lon * g.angular_degrees
+
+
+def _geog_citation(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    """Names from a "GCS Name = ...|Datum = ...|" citation (GDAL's rule)."""
     cit = _ascii(keys, _GEOG_CITATION)
-    if g.gcs_code is None and cit:
-        parsed = _parse_geog_citation(cit)
-        if "gcs" in parsed:
-            g.name = parsed["gcs"]
-        if "datum" in parsed:
-            g.datum_name = parsed["datum"]
-        if "ellipsoid" in parsed:
-            g.ellipsoid_name = parsed["ellipsoid"]
-        if "pm" in parsed:
-            g.pm_name = parsed["pm"]
-    if g.datum_name is not None and "_" in g.datum_name:
-        official = _official_datum_name(g.datum_name)
-        if official is not None:
-            g.datum_name = official
-    if g.datum_name is not None:
-        g.datum_name = _massage_datum(g.datum_name)
-    elif datum_code == _USER_DEFINED:
-        g.datum_name = "unnamed"
+    if not cit:
+        return
+    parsed = _parse_geog_citation(cit)
+    g.name = parsed.get("gcs", g.name)
+    g.datum_name = parsed.get("datum", g.datum_name)
+    if "ellipsoid" in parsed:
+        g.ellipsoid_name = parsed["ellipsoid"]
+        g.ellipsoid_from_citation = True
+    if "pm" in parsed:
+        g.pm_name = parsed["pm"]
+        # GDAL then reads the longitude key as is, unconverted.
+        lon = _double(keys, _GEOG_PM_LONG)
+        g.pm_long = lon if lon is not None else g.pm_long
+    if "aunits" in parsed:
+        g.angular_name = parsed["aunits"]
+        radians = _double(keys, _GEOG_ANGULAR_UNIT_SIZE)
+        g.angular_degrees = radians / _DEGREE if radians else g.angular_degrees
 
-    if semi_major == 0.0:
-        # GDAL's fallback for an ellipsoid it cannot retrieve.
-        g.ellipsoid_name = "unretrievable - using WGS84"
-        g.semi_major, g.inv_flattening = 6378137.0, 298.257223563
-    else:
-        g.semi_major = semi_major
-        if rf_key is not None and rf_key != 0:
-            g.inv_flattening = rf_key
-        elif epsg_rf and rf_key is None:
-            g.inv_flattening = epsg_rf
-        elif semi_minor and abs(semi_minor / semi_major - 1) > 1e-17:
-            g.inv_flattening = semi_major / (semi_major - semi_minor)
-        else:
-            g.inv_flattening = 0.0
-    g.pm_long = pm_long
+
+def _geog_finish(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
+    if g.datum_name is not None and "_" in g.datum_name:
+        # GDAL (>= 3.5) turns ESRI names ("D_North_American_1983") into EPSG
+        # names, and otherwise keeps the name as written: no WKT1 massaging.
+        g.datum_name = _official_datum_name(g.datum_name) or g.datum_name
+    if g.ellipsoid_from_citation and g.ellipsoid_name and "_" in g.ellipsoid_name:
+        g.ellipsoid_name = _official_ellipsoid_name(g.ellipsoid_name) or g.ellipsoid_name
     if not g.name:
         g.name = g.datum_name or "unknown"
-    g.datum_code = datum_code
-    g.ellipsoid_code = ellipsoid_code
-
+    g.inv_flattening = _inverse_flattening(g, _double(keys, _GEOG_INV_FLATTENING))
+    if g.semi_major == 0.0:
+        # GDAL's fallback for an ellipsoid it cannot retrieve.
+        g.ellipsoid_name = "unretrievable - using WGS84"
+        g.semi_major = _WGS84_A
     tw = _doubles(keys, _GEOG_TOWGS84)
     # GDAL strips TOWGS84 when the datum has an EPSG code
     # (StripTOWGS84IfKnownDatum) -- but only on a plain CRS: with vertical keys
     # it is then a compound CRS, left alone, and the vertical part is dropped
     # only afterwards by the GTiff driver.
-    keep = _has_vertical(keys) or datum_code is None or datum_code == _USER_DEFINED
+    keep = _has_vertical(keys) or g.datum_code is None or g.datum_code == _USER_DEFINED
     if tw is not None and len(tw) in (3, 7) and all(math.isfinite(v) for v in tw) and keep:
         g.towgs84 = (*tw, *(0.0,) * (7 - len(tw)))
-    return g
+
+
+_WGS84_A = 6378137.0
+_WGS84_RF = 298.257223563
+
+
+def _inverse_flattening(g: _Geog, rf_key: float | None) -> float:
+    """1/f as GDAL reports it: from a and b unless the citation named the ellipsoid."""
+    a, b = g.semi_major, g.semi_minor
+    if a == 0.0:
+        return _WGS84_RF
+    if g.ellipsoid_from_citation and rf_key:
+        return rf_key
+    if b == 0.0 or b / a == 1.0:
+        return 0.0
+    rf = a / (a - b)
+    # GDAL snaps a computed WGS 84 flattening to the official value.
+    if abs(a - _WGS84_A) < 1e-10 and abs(rf - _WGS84_RF) < 1e-10:
+        return _WGS84_RF
+    return rf
 
 
 def _code_of(obj: Datum | Ellipsoid | PrimeMeridian) -> int | None:
@@ -869,7 +928,10 @@ def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | Non
         gcs_from_pcs = _code_of_crs(epsg_pcs.geodetic_crs)
     g = _build_geog(keys, gcs_from_pcs)
     unit = _proj_linear_unit(keys, epsg_pcs)
-    name = _ascii(keys, _PCS_CITATION) or _ascii(keys, _GT_CITATION) or "unnamed"
+    name = _ascii(keys, _PCS_CITATION) or ""
+    if not name or name.lower().startswith("lunits = "):
+        # A citation holding only the unit: GDAL names the CRS from GTCitation.
+        name = _ascii(keys, _GT_CITATION) or "unnamed"
     if epsg_pcs is not None:
         name = epsg_pcs.name
     if _ESRI_PE_PREFIX in name:
