@@ -18,9 +18,19 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["trio_geotiff", "rasterio", "async_geotiff", "tifffile", "limit"]
+ORDER = [
+    "trio_geotiff",
+    "trio_geotiff_asyncio",
+    "trio_geotiff_before",
+    "rasterio",
+    "async_geotiff",
+    "tifffile",
+    "limit",
+]
 LABEL = {
     "trio_geotiff": "trio_geotiff",
+    "trio_geotiff_asyncio": "trio_geotiff on asyncio",
+    "trio_geotiff_before": "trio_geotiff before the anyio port",
     "rasterio": "rasterio (tuned)",
     "async_geotiff": "async-geotiff",
     "tifffile": "tifffile",
@@ -351,6 +361,115 @@ def render(res: dict[str, Any], png: str | None) -> str:
     return "\n".join(md) + "\n"
 
 
+WORLDS_START = "<!-- every-async-world:start -->"
+WORLDS_END = "<!-- every-async-world:end -->"
+WORLDS = ["trio_geotiff", "trio_geotiff_before", "trio_geotiff_asyncio", "async_geotiff"]
+
+
+def _p99(e: dict[str, Any] | None) -> str:
+    if not e or e.get("lateness_p99_ms_median") is None:
+        return "—"
+    return f"{e['lateness_p99_ms_median']:.1f}"
+
+
+def _ratio_text(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    r = ratio(a, b)
+    return "—" if r is None else f"{r:.2f}"
+
+
+def _worlds_targets(res: dict[str, Any]) -> list[str]:
+    cm = cell_map(res)
+    lines = []
+    for w in res["workloads"]:
+        asy, ag = cm.get((w, "http", "trio_geotiff_asyncio")), cm.get((w, "http", "async_geotiff"))
+        r = ratio(asy, ag)
+        if r is not None:
+            ok = "met" if r < 1.0 else "**missed**"
+            lines.append(f"- {w} http, trio_geotiff on asyncio / async-geotiff < 1: {r:.2f} ({ok})")
+    for w in ("W2", "W3c"):
+        for s in ("local", "http"):
+            r = ratio(cm.get((w, s, "trio_geotiff_asyncio")), cm.get((w, s, "trio_geotiff")))
+            if r is not None:
+                ok = "met" if r <= 1.05 else "**missed**"
+                lines.append(f"- {w} {s}, on asyncio / on trio ≤ 1.05: {r:.2f} ({ok})")
+            r = ratio(cm.get((w, s, "trio_geotiff")), cm.get((w, s, "trio_geotiff_before")))
+            if r is not None:
+                ok = "met" if r <= 1.05 else "**missed**"
+                lines.append(f"- {w} {s}, on trio after / before the port ≤ 1.05: {r:.2f} ({ok})")
+    for s in ("local", "http"):
+        e = cm.get(("W2", s, "trio_geotiff_asyncio"))
+        if e and e.get("lateness_p99_ms_median") is not None:
+            lat = e["lateness_p99_ms_median"]
+            ok = "met" if lat <= 5.0 else "**missed**"
+            lines.append(f"- W2 {s}, asyncio loop p99 lateness ≤ 5 ms: {lat:.1f} ms ({ok})")
+    return lines
+
+
+def worlds_section(res: dict[str, Any]) -> str:
+    """The "Every async world" section: trio_geotiff on trio (before/after the port), on asyncio, and async-geotiff."""
+    cm = cell_map(res)
+    loads = [r["loadavg_before"][0] for r in res.get("runs", []) if r.get("loadavg_before")]
+    md = [WORLDS_START, "## Every async world\n"]
+    md.append(
+        "trio_geotiff under `trio.run` after the anyio port (*trio*), the same workload under "
+        "`trio.run` with the code of before the port (*before*, commit d732e63), under plain "
+        "`asyncio.run` (*asyncio*), and async-geotiff under `asyncio.run` (its home), in one "
+        f"run: {res['created']}, {res['passes']} passes, contenders interleaved and rotated, "
+        f"medians in ms. Every contender runs a 1 ms ticker on its loop; *p99* is that ticker's "
+        "99th-percentile lateness (ms) during the workload. 1-min load average before the "
+        + (
+            f"measurements: median {sorted(loads)[len(loads) // 2]:.1f}, max {max(loads):.1f} "
+            if loads
+            else ""
+        )
+        + "(a shared 2-core machine: compare ratios, not absolute times). "
+        f"Code measured: `{json.dumps(res.get('trio_geotiff_src', {}))}`.\n"
+    )
+    md.append(
+        "| workload | source | trio | before | asyncio | async-geotiff | asyncio / trio |"
+        " trio / before | asyncio / async-geotiff | p99 trio | p99 asyncio | p99 async-geotiff |"
+    )
+    md.append("|---|---|" + "---|" * 10)
+    for w in res["workloads"]:
+        for s in ("local", "http"):
+            cells = [cm.get((w, s, c)) for c in WORLDS]
+            if not any(cells):
+                continue
+            trio, before, asy, ag = cells
+            times = [fmt_ms(e.get("wall_median")) if e else "—" for e in cells]
+            md.append(
+                f"| {w} | {s} | "
+                + " | ".join(times)
+                + f" | {_ratio_text(asy, trio)} | {_ratio_text(trio, before)} | "
+                f"{_ratio_text(asy, ag)} | {_p99(trio)} | {_p99(asy)} | {_p99(ag)} |"
+            )
+    md.append("")
+    md.append("Targets of issue 11:\n")
+    md.extend(_worlds_targets(res))
+    md.append("")
+    md.append(WORLDS_END)
+    return "\n".join(md) + "\n"
+
+
+def splice_worlds(page: str, section: str) -> str:
+    """``page`` with its "Every async world" section replaced by ``section`` (or appended)."""
+    if WORLDS_START in page and WORLDS_END in page:
+        head, rest = page.split(WORLDS_START, 1)
+        tail = rest.split(WORLDS_END, 1)[1].lstrip("\n")
+        return head + section + ("\n" + tail if tail else "")
+    return page.rstrip("\n") + "\n\n" + section
+
+
+def kept_worlds(path: Path) -> str | None:
+    """The "Every async world" section already in ``path``, if any."""
+    if not path.exists():
+        return None
+    page = path.read_text()
+    if WORLDS_START not in page or WORLDS_END not in page:
+        return None
+    return WORLDS_START + page.split(WORLDS_START, 1)[1].split(WORLDS_END, 1)[0] + WORLDS_END + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("results", nargs="?", type=Path, default=HERE / "results" / "latest.json")
@@ -361,8 +480,19 @@ def main() -> int:
         default=HERE / "notes.md",
         help="markdown bullet list appended as 'Notes' (optional)",
     )
+    ap.add_argument(
+        "--worlds",
+        action="store_true",
+        help='only (re)write the "Every async world" section of --out from these results',
+    )
     args = ap.parse_args()
     res = json.loads(args.results.read_text())
+    if args.worlds:
+        page = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
+        args.out.write_text(splice_worlds(page, worlds_section(res)))
+        print(f"wrote the every-async-world section of {args.out}")
+        return 0
+    kept = kept_worlds(args.out)
     if args.notes.exists():
         res["notes"] = [
             ln[2:].strip() for ln in args.notes.read_text().splitlines() if ln.startswith("- ")
@@ -370,7 +500,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png_path = args.out.with_suffix(".png")
     png = png_path.name if plot(res, png_path) else None
-    args.out.write_text(render(res, png))
+    page = render(res, png)
+    args.out.write_text(splice_worlds(page, kept) if kept else page)
     print(f"wrote {args.out}" + (f" and {png_path}" if png else ""))
     return 0
 

@@ -22,6 +22,7 @@ copy); ``python benchmarks/report.py`` turns them into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -76,6 +77,9 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     },
 }
 CONTENDERS = ["trio_geotiff", "rasterio", "async_geotiff", "tifffile", "limit"]
+# Not in the default set: trio_geotiff under asyncio.run, and the trio_geotiff
+# source tree given by --before-src (e.g. a worktree of an older commit) under trio.
+EXTRA_CONTENDERS = ["trio_geotiff_asyncio", "trio_geotiff_before"]
 LOCAL_ONLY = {"tifffile", "limit"}
 SOURCES = ["local", "http"]
 QUICK_WORKLOADS = ["W1", "W2", "W3c", "W6", "W7"]
@@ -139,109 +143,173 @@ def _names(wl: dict[str, Any]) -> list[str]:
     return [wl["file"]]
 
 
-def child_trio(wl: dict[str, Any], source: str, port: int) -> dict[str, Any]:
-    import trio
+class _Runtime:
+    """What the shared workload needs from the event loop running it (trio or asyncio)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def sleep(self, seconds: float) -> None:
+        if self.name == "trio":
+            import trio
+
+            await trio.sleep(seconds)
+        else:
+            import asyncio
+
+            await asyncio.sleep(seconds)
+
+    def harness_limiter(self, n: int) -> Any:
+        """Bounds the benchmark's own concurrency (the W3c "16 at a time")."""
+        if self.name == "trio":
+            import trio
+
+            return trio.CapacityLimiter(n)
+        import asyncio
+
+        return asyncio.Semaphore(n)
+
+    def library_limiter(self, n: int) -> Any:
+        """The limiter handed to trio_geotiff (W7): the running library's own kind."""
+        if self.name == "trio":
+            import trio
+
+            return trio.CapacityLimiter(n)  # also what the pre-anyio code takes
+        import anyio
+
+        return anyio.CapacityLimiter(n)
+
+    async def run_all(self, fns: list[Any]) -> None:
+        if self.name == "trio":
+            import trio
+
+            async with trio.open_nursery() as n:
+                for fn in fns:
+                    n.start_soon(fn)
+        else:
+            import asyncio
+
+            async with asyncio.TaskGroup() as g:
+                for fn in fns:
+                    g.create_task(fn())
+
+    def run(self, main: Any) -> None:
+        if self.name == "trio":
+            import trio
+
+            trio.run(main)
+        else:
+            import asyncio
+
+            asyncio.run(main())
+
+    async def with_ticker(self, work: Any, out: dict[str, Any]) -> None:
+        """Idle-loop lateness (not timed), then ``work()`` timed with a 1 ms ticker beside it."""
+        for key, fn in (("idle_lateness_ms", None), ("lateness_ms", work)):
+            lat: list[float] = []
+            done: list[bool] = []
+
+            async def ticker(lat: list[float] = lat, done: list[bool] = done) -> None:
+                while not done:
+                    t0 = time.perf_counter()
+                    await self.sleep(0.001)
+                    lat.append(time.perf_counter() - t0 - 0.001)
+
+            async def timed(fn: Any = fn, done: list[bool] = done) -> None:
+                if fn is None:
+                    await self.sleep(0.25)
+                else:
+                    t0 = time.perf_counter()
+                    await fn()
+                    out["wall"] = time.perf_counter() - t0
+                done.append(True)
+
+            await self.run_all([ticker, timed])
+            out[key] = _lat_summary(lat)
+
+
+def _store(source: str, port: int) -> Any:
     from obstore.store import HTTPStore, LocalStore
 
+    if source == "local":
+        return LocalStore(str(DATA))
+    return HTTPStore.from_url(f"http://127.0.0.1:{port}", client_options={"allow_http": True})
+
+
+async def _geotiff_work(
+    rt: _Runtime, wl: dict[str, Any], store: Any, out: dict[str, Any], arrays: list[Any]
+) -> None:
+    """One workload with trio_geotiff, written once for trio and asyncio."""
     from trio_geotiff import GeoTIFF, Window
 
-    if source == "local":
-        store = LocalStore(str(DATA))
-    else:
-        store = HTTPStore.from_url(f"http://127.0.0.1:{port}", client_options={"allow_http": True})
-    out: dict[str, Any] = {}
+    kind = wl["kind"]
+    if kind == "multi":
+        names = _names(wl)
+        lim = rt.library_limiter(16)
+        res: list[Any] = [None] * len(names)
+        stats: list[dict[str, int]] = []
+
+        async def one_file(i: int) -> None:
+            tif = await GeoTIFF.open(names[i], store=store, limiter=lim)
+            res[i] = (await tif.read(window=Window(*W7_WINDOW))).data
+            stats.append(attrs_dict(tif.statistics()))
+
+        await rt.run_all([functools.partial(one_file, i) for i in range(len(names))])
+        arrays.extend(res)
+        out["stats"] = {k: sum(s[k] for s in stats) for k in stats[0]}
+        return
+    tif = await GeoTIFF.open(wl["file"], store=store)
+    if kind == "open":
+        meta = (
+            *(tif.crs, tif.transform, tif.width, tif.height, tif.count, tif.dtype, tif.nodata),
+            *(tif.block_shapes, [(o.width, o.height) for o in tif.overviews]),
+        )
+        out["meta"] = repr(meta)[:200]
+    elif kind == "window":
+        arrays.append((await tif.read(window=Window(*W2_WINDOW))).data)
+    elif kind == "overview":
+        arrays.append((await tif.overviews[-1].read()).data)
+    elif kind == "windows_seq":
+        for w in w3_windows():
+            arrays.append((await tif.read(window=Window(*w))).data)  # noqa: PERF401
+    elif kind == "windows_conc":
+        wins = w3_windows()
+        res = [None] * len(wins)
+        harness = rt.harness_limiter(W3_CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with harness:
+                res[i] = (await tif.read(window=Window(*wins[i]))).data
+
+        await rt.run_all([functools.partial(one, i) for i in range(len(wins))])
+        arrays.extend(res)
+    out["stats"] = attrs_dict(tif.statistics())
+
+
+def _child_geotiff(runtime: str, wl: dict[str, Any], source: str, port: int) -> dict[str, Any]:
+    import trio_geotiff
+
+    rt = _Runtime(runtime)
+    store = _store(source, port)
+    out: dict[str, Any] = {"code": str(Path(trio_geotiff.__file__).parent)}
     arrays: list[Any] = []
 
-    async def ticker(lat: list[float]) -> None:
-        while True:
-            t0 = time.perf_counter()
-            await trio.sleep(0.001)
-            lat.append(time.perf_counter() - t0 - 0.001)
-
-    async def work() -> None:
-        kind = wl["kind"]
-        if kind == "open":
-            tif = await GeoTIFF.open(wl["file"], store=store)
-            meta = (
-                tif.crs,
-                tif.transform,
-                tif.width,
-                tif.height,
-                tif.count,
-                tif.dtype,
-                tif.nodata,
-                tif.block_shapes,
-                [(o.width, o.height) for o in tif.overviews],
-            )
-            out["meta"] = repr(meta)[:200]
-            out["stats"] = attrs_dict(tif.statistics())
-        elif kind == "window":
-            tif = await GeoTIFF.open(wl["file"], store=store)
-            arr = await tif.read(window=Window(*W2_WINDOW))
-            arrays.append(arr.data)
-            out["stats"] = attrs_dict(tif.statistics())
-        elif kind == "overview":
-            tif = await GeoTIFF.open(wl["file"], store=store)
-            arr = await tif.overviews[-1].read()
-            arrays.append(arr.data)
-            out["stats"] = attrs_dict(tif.statistics())
-        elif kind == "windows_seq":
-            tif = await GeoTIFF.open(wl["file"], store=store)
-            for w in w3_windows():
-                arrays.append((await tif.read(window=Window(*w))).data)  # noqa: PERF401
-            out["stats"] = attrs_dict(tif.statistics())
-        elif kind == "windows_conc":
-            tif = await GeoTIFF.open(wl["file"], store=store)
-            wins = w3_windows()
-            res: list[Any] = [None] * len(wins)
-            lim = trio.CapacityLimiter(W3_CONCURRENCY)
-
-            async def one(i: int) -> None:
-                async with lim:
-                    res[i] = (await tif.read(window=Window(*wins[i]))).data
-
-            async with trio.open_nursery() as n:
-                for i in range(len(wins)):
-                    n.start_soon(one, i)
-            arrays.extend(res)
-            out["stats"] = attrs_dict(tif.statistics())
-        elif kind == "multi":
-            names = _names(wl)
-            lim = trio.CapacityLimiter(16)
-            res = [None] * len(names)
-            stats = []
-
-            async def one_file(i: int) -> None:
-                tif = await GeoTIFF.open(names[i], store=store, limiter=lim)
-                res[i] = (await tif.read(window=Window(*W7_WINDOW))).data
-                stats.append(attrs_dict(tif.statistics()))
-
-            async with trio.open_nursery() as n:
-                for i in range(len(names)):
-                    n.start_soon(one_file, i)
-            arrays.extend(res)
-            out["stats"] = {k: sum(s[k] for s in stats) for k in stats[0]}
-
     async def main() -> None:
-        # Baseline lateness of an idle loop (not timed), then the workload with the ticker.
-        idle: list[float] = []
-        async with trio.open_nursery() as n:
-            n.start_soon(ticker, idle)
-            await trio.sleep(0.25)
-            n.cancel_scope.cancel()
-        lat: list[float] = []
-        async with trio.open_nursery() as n:
-            n.start_soon(ticker, lat)
-            t0 = time.perf_counter()
-            await work()
-            out["wall"] = time.perf_counter() - t0
-            n.cancel_scope.cancel()
-        out["lateness_ms"] = _lat_summary(lat)
-        out["idle_lateness_ms"] = _lat_summary(idle)
+        await rt.with_ticker(lambda: _geotiff_work(rt, wl, store, out, arrays), out)
 
-    trio.run(main)
+    rt.run(main)
     out["arrays"] = arrays
     return out
+
+
+def child_trio(wl: dict[str, Any], source: str, port: int) -> dict[str, Any]:
+    """trio_geotiff under trio.run (also the pre-port code: ``trio_geotiff_before``)."""
+    return _child_geotiff("trio", wl, source, port)
+
+
+def child_trio_asyncio(wl: dict[str, Any], source: str, port: int) -> dict[str, Any]:
+    """trio_geotiff under plain asyncio.run, the ticker an asyncio task."""
+    return _child_geotiff("asyncio", wl, source, port)
 
 
 def attrs_dict(s: Any) -> dict[str, int]:
@@ -396,9 +464,8 @@ def child_async_geotiff(wl: dict[str, Any], source: str, port: int) -> dict[str,
             arrays.extend(await asyncio.gather(*(one_file(n) for n in _names(wl))))
 
     async def main() -> None:
-        t0 = time.perf_counter()
-        await work()
-        out["wall"] = time.perf_counter() - t0
+        # The same 1 ms ticker as trio_geotiff's rows: equal overhead, and its loop lateness.
+        await _Runtime("asyncio").with_ticker(work, out)
 
     asyncio.run(main())
     out["arrays"] = arrays
@@ -556,6 +623,8 @@ def child_limit(wl: dict[str, Any], source: str, port: int) -> dict[str, Any]:  
 
 CHILD_FUNCS = {
     "trio_geotiff": child_trio,
+    "trio_geotiff_asyncio": child_trio_asyncio,
+    "trio_geotiff_before": child_trio,
     "rasterio": child_rasterio,
     "async_geotiff": child_async_geotiff,
     "tifffile": child_tifffile,
@@ -573,6 +642,8 @@ def run_child(spec: dict[str, Any]) -> None:
 
     {
         "trio_geotiff": lambda: __import__("trio_geotiff"),
+        "trio_geotiff_asyncio": lambda: __import__("trio_geotiff"),
+        "trio_geotiff_before": lambda: __import__("trio_geotiff"),
         "rasterio": lambda: __import__("rasterio"),
         "async_geotiff": lambda: __import__("async_geotiff"),
         "tifffile": lambda: __import__("tifffile"),
@@ -625,8 +696,25 @@ class HttpServer:
         self.proc.wait(timeout=10)
 
 
+def child_env(contender: str, srcs: dict[str, str]) -> dict[str, str] | None:
+    """The environment of a child: trio_geotiff contenders may import a given source tree."""
+    src = srcs.get("before") if contender == "trio_geotiff_before" else None
+    if contender in ("trio_geotiff", "trio_geotiff_asyncio"):
+        src = srcs.get("after")
+    if src is None:
+        if contender == "trio_geotiff_before":
+            raise SystemExit("trio_geotiff_before needs --before-src")
+        return None
+    return {**os.environ, "PYTHONPATH": src}
+
+
 def measure(
-    contender: str, workload: str, source: str, server: HttpServer | None, timeout: float
+    contender: str,
+    workload: str,
+    source: str,
+    server: HttpServer | None,
+    timeout: float,
+    srcs: dict[str, str],
 ) -> dict[str, Any]:
     spec = {
         "contender": contender,
@@ -644,6 +732,7 @@ def measure(
             text=True,
             timeout=timeout,
             check=False,
+            env=child_env(contender, srcs),
         )
     except subprocess.TimeoutExpired:
         return {**spec, "error": f"timeout after {timeout}s"}
@@ -734,7 +823,19 @@ def main() -> int:
     ap.add_argument("--workloads", default=None, help="comma-separated subset, e.g. W1,W2")
     ap.add_argument("--sources", default=None, help="comma-separated: local,http")
     ap.add_argument(
-        "--contenders", default=None, help="comma-separated subset of " + ",".join(CONTENDERS)
+        "--contenders",
+        default=None,
+        help="comma-separated subset of " + ",".join(CONTENDERS + EXTRA_CONTENDERS),
+    )
+    ap.add_argument(
+        "--before-src",
+        default=None,
+        help="a trio_geotiff src/ directory for the trio_geotiff_before contender",
+    )
+    ap.add_argument(
+        "--after-src",
+        default=None,
+        help="a src/ directory for trio_geotiff and trio_geotiff_asyncio (default: installed)",
     )
     ap.add_argument("--delay-ms", type=float, default=20.0)
     ap.add_argument("--timeout", type=float, default=300.0, help="per-measurement timeout (s)")
@@ -756,6 +857,11 @@ def main() -> int:
     sources = args.sources.split(",") if args.sources else SOURCES
     contenders = args.contenders.split(",") if args.contenders else CONTENDERS
     passes = args.passes or (1 if args.quick else 5)
+    srcs = {
+        k: str(Path(v).resolve())
+        for k, v in (("before", args.before_src), ("after", args.after_src))
+        if v is not None
+    }
 
     subprocess.run([sys.executable, str(HERE / "make_data.py")], check=True)
     server = HttpServer(args.delay_ms) if "http" in sources else None
@@ -772,7 +878,7 @@ def main() -> int:
                         order.reverse()
                     for c in order:
                         la = loadavg()
-                        r = measure(c, w, s, server if s == "http" else None, args.timeout)
+                        r = measure(c, w, s, server if s == "http" else None, args.timeout, srcs)
                         r["pass"] = p
                         r["loadavg_before"] = la
                         runs.append(r)
@@ -801,6 +907,7 @@ def main() -> int:
             "loadavg_end": loadavg(),
         },
         "versions": _versions(),
+        "trio_geotiff_src": srcs,
         "workloads": {w: WORKLOADS[w]["desc"] for w in workloads},
         "skipped": [
             {"workload": w, "source": s, "contender": c, "reason": applicable(c, w, s)}
