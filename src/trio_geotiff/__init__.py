@@ -1,7 +1,7 @@
 """trio_geotiff: a fast, read-only GeoTIFF and COG reader native to trio.
 
 Open a file from any obstore store with ``await GeoTIFF.open(path, store=store)``
-inside a trio program (or anyio on the trio backend), read its metadata under
+under trio, asyncio, or anyio on either backend, read its metadata under
 rasterio's names, and read windows of it or of its overviews into an `Array`.
 """
 
@@ -11,6 +11,7 @@ from . import errors as errors
 from ._array import Array as Array
 from ._enums import ColorInterp as ColorInterp
 from ._enums import Interleaving as Interleaving
+from ._enums import MaskFlags as MaskFlags
 from ._georef import GroundControlPoint as GroundControlPoint
 from ._geotiff import GeoTIFF as GeoTIFF
 from ._geotiff import Overview as Overview
@@ -31,6 +32,7 @@ __all__ = [
     "GeoTIFF",
     "GroundControlPoint",
     "Interleaving",
+    "MaskFlags",
     "Overview",
     "Statistics",
     "Window",

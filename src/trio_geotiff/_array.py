@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -10,9 +11,35 @@ import numpy.typing as npt
 from affine import Affine
 from pyproj import CRS
 
+from ._read import ReadContext, check_ceiling
 from ._window import BoundingBox, bounds_of
+from .errors import ResourceLimitError
 
-__all__ = ["Array"]
+__all__ = ["Array", "allocate"]
+
+
+def allocate(
+    ctx: ReadContext, shape: tuple[int, ...], dtype: npt.DTypeLike, what: str
+) -> npt.NDArray[Any]:
+    """An uninitialised array for a read, within the file's ceiling.
+
+    The ceiling is checked before anything is allocated, and an allocation
+    that fails anyway (an address-space limit, say) is a `ResourceLimitError`
+    naming the bytes, never numpy's ``MemoryError``.
+
+    Raises:
+        ResourceLimitError: Above ``max_decoded_bytes``, or out of memory.
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    check_ceiling(ctx, nbytes, what)
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise ResourceLimitError(
+            ctx.source.path,
+            f"{what}: out of memory allocating {nbytes} bytes"
+            f" (ceiling {ctx.max_decoded_bytes} bytes, max_decoded_bytes)",
+        ) from None
 
 
 def _check_data(_inst: object, _attr: object, value: object) -> None:

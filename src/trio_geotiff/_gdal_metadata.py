@@ -19,6 +19,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from typing import Final
 from xml.sax.saxutils import unescape
 
 import attrs
@@ -60,22 +61,14 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
     roles: dict[int, dict[str, str]] = {}
     for item in root.iter("Item"):
         name = item.get("name")
-        if name is None:
+        band = _item_band(item.get("sample"))
+        if name is None or band == -1:
             continue
         # GDAL escapes values before building the XML, so they come out of the
         # parser still escaped once (CPLES_XML): undo that, as GDAL does.
         value = unescape(item.text or "", {"&quot;": '"', "&apos;": "'"})
         domain = item.get("domain", "")
-        sample = item.get("sample")
         role = item.get("role")
-        band: int | None = None
-        if sample is not None:
-            try:
-                band = int(sample)
-            except ValueError:
-                continue
-            if band < 0:
-                continue
         if role is not None and band is not None:
             roles.setdefault(band, {})[role] = value
         elif band is not None:
@@ -85,20 +78,37 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
     return GDALMetadata(dataset, bands, roles)
 
 
+def _item_band(sample: str | None) -> int | None:
+    """The 0-based band of an Item's ``sample`` (None: dataset; -1: unusable)."""
+    if sample is None:
+        return None
+    try:
+        band = int(sample)
+    except ValueError:
+        return -1
+    return band if band >= 0 else -1
+
+
+_SPECIAL_FLOATS: Final = {
+    "nan": math.nan,
+    "-nan": math.nan,
+    "+nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "infinity": math.inf,
+    "-inf": -math.inf,
+    "-infinity": -math.inf,
+}
+
+
 def parse_nodata(text: str | None) -> float | None:
     """Parse GDAL_NODATA the way GDAL does (``CPLAtof``: leading number, else 0)."""
-    if text is None:
-        return None
-    s = text.strip().rstrip("\0").strip()
+    s = "" if text is None else text.strip().rstrip("\0").strip()
     if not s:
         return None
-    low = s.lower()
-    if low in ("nan", "-nan", "+nan"):
-        return math.nan
-    if low in ("inf", "+inf", "infinity"):
-        return math.inf
-    if low in ("-inf", "-infinity"):
-        return -math.inf
+    special = _SPECIAL_FLOATS.get(s.lower())
+    if special is not None:
+        return special
     try:
         return float(s)
     except ValueError:
@@ -118,6 +128,15 @@ class PAMInfo:
     nodata: float | None = None
 
 
+_PAM_ROLES: Final = (
+    ("Description", "description"),
+    ("UnitType", "unittype"),
+    ("Offset", "offset"),
+    ("Scale", "scale"),
+    ("ColorInterp", "colorinterp"),
+)
+
+
 def parse_pam(text: str) -> PAMInfo:
     """Parse a GDAL PAM ``.aux.xml`` document (malformed input gives an empty result)."""
     try:
@@ -127,32 +146,15 @@ def parse_pam(text: str) -> PAMInfo:
     dataset: dict[str, dict[str, str]] = {}
     bands: dict[int, dict[str, dict[str, str]]] = {}
     roles: dict[int, dict[str, str]] = {}
-
-    def read_metadata(node: ET.Element, into: dict[str, dict[str, str]]) -> None:
-        for md in node.findall("Metadata"):
-            domain = md.get("domain", "")
-            for mdi in md.findall("MDI"):
-                key = mdi.get("key")
-                if key is not None:
-                    into.setdefault(domain, {})[key] = mdi.text or ""
-
-    read_metadata(root, dataset)
+    _read_pam_metadata(root, dataset)
     nodata: float | None = None
     for band_node in root.findall("PAMRasterBand"):
-        try:
-            band = int(band_node.get("band", "")) - 1
-        except ValueError:
+        band = _item_band(band_node.get("band", "") or "x")
+        if band is None or band < 1:
             continue
-        if band < 0:
-            continue
-        read_metadata(band_node, bands.setdefault(band, {}))
-        for tag, role in (
-            ("Description", "description"),
-            ("UnitType", "unittype"),
-            ("Offset", "offset"),
-            ("Scale", "scale"),
-            ("ColorInterp", "colorinterp"),
-        ):
+        band -= 1  # PAM numbers bands from 1
+        _read_pam_metadata(band_node, bands.setdefault(band, {}))
+        for tag, role in _PAM_ROLES:
             child = band_node.find(tag)
             if child is not None and child.text:
                 roles.setdefault(band, {})[role] = child.text
@@ -160,20 +162,31 @@ def parse_pam(text: str) -> PAMInfo:
         if nd is not None and nd.text and band == 0:
             nodata = parse_nodata(nd.text)
     srs = root.find("SRS")
-    gt = root.find("GeoTransform")
-    geotransform = None
-    if gt is not None and gt.text:
-        try:
-            values = tuple(float(v) for v in gt.text.split(","))
-        except ValueError:
-            values = ()
-        geotransform = values if len(values) == 6 else None
     return PAMInfo(
         GDALMetadata(dataset, bands, roles),
         srs.text.strip() if srs is not None and srs.text else None,
-        geotransform,
+        _pam_geotransform(root.find("GeoTransform")),
         nodata,
     )
+
+
+def _read_pam_metadata(node: ET.Element, into: dict[str, dict[str, str]]) -> None:
+    for md in node.findall("Metadata"):
+        domain = md.get("domain", "")
+        for mdi in md.findall("MDI"):
+            key = mdi.get("key")
+            if key is not None:
+                into.setdefault(domain, {})[key] = mdi.text or ""
+
+
+def _pam_geotransform(node: ET.Element | None) -> tuple[float, ...] | None:
+    if node is None or not node.text:
+        return None
+    try:
+        values = tuple(float(v) for v in node.text.split(","))
+    except ValueError:
+        return None
+    return values if len(values) == 6 else None
 
 
 def merge_metadata(base: GDALMetadata, extra: GDALMetadata) -> GDALMetadata:

@@ -1,13 +1,29 @@
-"""`GeoTIFF` and `Overview`: opened files and their reduced-resolution images."""
+"""`GeoTIFF` and `Overview`: the façade over an opened file and its overviews.
+
+Opening lives in `_open` (sidecars, PAM, overview-mask pairing, the frozen
+`Dataset`), masks in `_masks`, block reads in `_read`; this module checks
+arguments, allocates the output and names things as rasterio does.
+
+Orders, stated once (they follow rasterio, and async-geotiff for tiles):
+
+* pixel positions are ``(row, col)``: `index` returns one, `xy` takes one,
+  `block_windows` yields ``((row, col), Window)``;
+* sizes are ``(height, width)`` (`shape`) and ``(rows, cols)`` (`block_shapes`);
+* CRS coordinates and pixel sizes are ``(x, y)``: `xy` returns one, `res` is one;
+* `Window` is ``Window(col_off, row_off, width, height)``, as rasterio's;
+* tiles are addressed ``(x, y)``, column first, as in async-geotiff:
+  `tile_count` is ``(columns, rows)``, `tile_window`, `fetch_tile` and
+  `open_tile_stream` take and yield ``(x, y)``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cached_property
-from typing import Any, Final, Literal, TypeAlias, final
+from typing import Any, Literal, NoReturn, TypeVar, final
 
 import anyio
 import anyio.abc
@@ -18,92 +34,64 @@ import numpy.typing as npt
 from affine import Affine
 from pyproj import CRS
 
-from . import _georef, _metadata, _store
-from ._array import Array
+from . import _metadata, _profile
+from ._array import Array, allocate
 from ._cache import DEFAULT_CACHE_BYTES, BlockCache
 from ._decode import check_decodable
-from ._enums import ColorInterp, Interleaving
-from ._gdal_metadata import (
-    GDALMetadata,
-    PAMInfo,
-    merge_metadata,
-    parse_gdal_metadata,
-    parse_nodata,
-    parse_pam,
-)
-from ._image import (
-    PHOTOMETRIC_NAMES,
-    Compression,
-    ImageInfo,
-    describe_ifd,
-)
+from ._enums import ColorInterp, Interleaving, MaskFlags
+from ._georef import GroundControlPoint
+from ._image import PHOTOMETRIC_NAMES, Compression
+from ._masks import ImageRef, MaskRule
 from ._nursery import gather, task_group
-from ._read import DEFAULT_MAX_DECODED_BYTES, ReadContext, check_ceiling, read_samples
-from ._runtime import (
-    Limiter,
-    LoopBinding,
-    check_limiter,
-    decode_slots,
-    default_limiter,
-    run_in_thread,
-)
-from ._source import DEFAULT_COALESCE_GAP, HeaderBytes, ObjectSource, Statistics
-from ._tiff import IFD, parse_tiff
+from ._open import DEFAULT_PREFETCH, Dataset, OpenOptions, open_dataset
+from ._read import DEFAULT_MAX_DECODED_BYTES
+from ._runtime import Limiter, LoopBinding, check_limiter, default_limiter
+from ._source import DEFAULT_COALESCE_GAP, HeaderBytes, Statistics
 from ._window import BoundingBox, Window, bounds_of
-from .errors import (
-    GeoTIFFError,
-    InvalidWindowError,
-    ObjectNotFoundError,
-)
+from .errors import InvalidArgumentError, InvalidWindowError
 
-__all__ = ["GeoTIFF", "Overview"]
+__all__ = ["GeoTIFF", "NoPublicConstructor", "Overview"]
 
-DEFAULT_PREFETCH: Final = 32 * 1024
-
-_MAX_AUX_XML: Final = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
-_MaskRef: TypeAlias = "tuple[ImageInfo, ReadContext]"
+class NoPublicConstructor(type):
+    """Metaclass of classes that users get from the library, never build.
 
+    ``Cls(...)`` raises `TypeError` (naming how to get one, from the class's
+    ``_how_to_get_one``); the library builds instances with ``Cls._create(...)``.
+    """
 
-@attrs.frozen
-class _Opened:
-    """A parsed TIFF object: its read state and IFDs."""
+    def __call__(cls, *_args: Any, **_kwargs: Any) -> NoReturn:
+        """Refuse direct construction."""
+        how = getattr(cls, "_how_to_get_one", "")
+        raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor{how}")
 
-    ctx: ReadContext
-    ifds: Sequence[IFD]
-
-
-@attrs.frozen
-class _FileState:
-    """What a GeoTIFF and all its overviews share."""
-
-    path: str
-    ctx: ReadContext
-    """The main file's read state (statistics, limiter, ceiling)."""
-    crs: CRS | None
-    nodata: float | None
-    count: int
-    alpha_sample: int | None
-    """0-based sample index of an alpha band used as the dataset mask."""
-    binding: LoopBinding
-    """The event loop the file was opened in (the only one that may read it)."""
+    def _create(cls: type[T], *args: Any, **kwargs: Any) -> T:
+        return super().__call__(*args, **kwargs)  # type: ignore[misc,no-any-return]
 
 
 class _Raster:
     """Shared behaviour of the full-resolution image and its overviews."""
 
-    _file: _FileState
-    _image: ImageInfo
-    _ctx: ReadContext
-    """Read state of the file holding ``_image`` (the main file or a .ovr sidecar)."""
-    _mask: _MaskRef | None
-    _transform: Affine
+    def __init__(
+        self,
+        dataset: Dataset,
+        binding: LoopBinding,
+        pixels: ImageRef,
+        mask: ImageRef | None,
+        transform: Affine,
+    ) -> None:
+        self._dataset = dataset
+        self._binding = binding
+        self._image, self._ctx = pixels
+        self._mask_rule = MaskRule(mask, dataset.alpha_sample, dataset.nodata)
+        self._transform = transform
 
     @property
     def path(self) -> str:
         """The path of the object in its store."""
-        return self._file.path
+        return self._dataset.path
 
     @property
     def width(self) -> int:
@@ -123,7 +111,7 @@ class _Raster:
     @property
     def count(self) -> int:
         """Number of bands."""
-        return self._file.count
+        return self._dataset.count
 
     @property
     def indexes(self) -> tuple[int, ...]:
@@ -138,12 +126,12 @@ class _Raster:
     @property
     def crs(self) -> CRS | None:
         """The coordinate reference system, or None when the file has none."""
-        return self._file.crs
+        return self._dataset.crs
 
     @property
     def nodata(self) -> float | None:
         """The nodata value (may be NaN), or None."""
-        return self._file.nodata
+        return self._dataset.nodata
 
     @property
     def transform(self) -> Affine:
@@ -180,10 +168,15 @@ class _Raster:
         return self._image.tiled
 
     def xy(self, row: float, col: float, offset: str = "center") -> tuple[float, float]:
-        """CRS coordinates of a pixel (``offset``: center, ul, ur, ll, lr)."""
-        dx, dy = {"center": (0.5, 0.5), "ul": (0, 0), "ur": (1, 0), "ll": (0, 1), "lr": (1, 1)}[
-            offset
-        ]
+        """CRS coordinates ``(x, y)`` of pixel ``(row, col)`` (``offset``: center, ul, ur, ll, lr).
+
+        Raises:
+            InvalidArgumentError: ``offset`` is not one of the five names.
+        """
+        corners = {"center": (0.5, 0.5), "ul": (0, 0), "ur": (1, 0), "ll": (0, 1), "lr": (1, 1)}
+        if offset not in corners:
+            raise InvalidArgumentError(self.path, f"offset must be one of {sorted(corners)}")
+        dx, dy = corners[offset]
         x, y = self._transform @ (col + dx, row + dy)
         return (x, y)
 
@@ -196,16 +189,47 @@ class _Raster:
         eps = 1e-9
         return (int(op(row + eps)), int(op(col + eps)))
 
+    def block_windows(self, bidx: int = 0) -> Iterator[tuple[tuple[int, int], Window]]:
+        """The internal blocks as ``((row, col), Window)``, row by row, as rasterio's.
+
+        Windows at the right and bottom edges are clipped to the image. Pass
+        them to `read` to read whole blocks.
+
+        Args:
+            bidx: 1-based band (every band has the same blocks here); 0 for all.
+
+        Raises:
+            InvalidWindowError: ``bidx`` is not 0 or a band index.
+        """
+        if not (isinstance(bidx, int) and 0 <= bidx <= self.count):
+            raise InvalidWindowError(self.path, f"band index {bidx!r} is not in 0..{self.count}")
+        across, down = self.tile_count
+        return (
+            ((row, col), self.tile_window(col, row)) for row in range(down) for col in range(across)
+        )
+
+    @property
+    def mask_kind(self) -> Literal["mask", "alpha", "nodata"] | None:
+        """Where read masks come from, in GDAL's order of precedence.
+
+        ``"mask"``: an internal (or ``.msk``) mask image; ``"alpha"``: an alpha
+        band; ``"nodata"``: the nodata value; None: every pixel is valid.
+        """
+        return self._mask_rule.kind
+
     async def read(
         self,
-        window: Window | None = None,
         *,
+        window: Window | None = None,
         indexes: Sequence[int] | int | None = None,
         boundless: bool = False,
         fill_value: float | None = None,
         masked: bool = False,
     ) -> Array:
         """Read a window of pixels.
+
+        Every argument is a keyword: ``read(1)`` is a `TypeError` (in rasterio
+        the first argument is the band index; here it would be a window).
 
         Args:
             window: The pixels to read; None reads the whole image.
@@ -222,7 +246,8 @@ class _Raster:
         Raises:
             InvalidWindowError: The window is not inside the image (and not
                 ``boundless``), or a band index is out of range.
-            ResourceLimitError: The read would decode more than ``max_decoded_bytes``.
+            ResourceLimitError: The read would decode more than
+                ``max_decoded_bytes``, or its arrays do not fit in memory.
             CorruptFileError: Block data is missing or does not decode.
             UnsupportedError: The file's codec or pixel layout is not supported.
             StoreError: The store failed.
@@ -232,78 +257,88 @@ class _Raster:
         running decodes, a few milliseconds each, are waited for, and no task
         or thread is left behind.
         """
-        file = self._file
-        path = file.path
-        file.binding.check(path)
+        path = self.path
+        self._binding.check(path)
         await anyio.lowlevel.checkpoint()
         full = Window(0, 0, self.width, self.height)
-        if window is None:
-            window = full
+        window = full if window is None else window
         if not isinstance(window, Window):
             raise InvalidWindowError(path, f"window must be a Window, got {type(window).__name__}")
         bands = _band_list(path, indexes, self.count)
         inner = window.intersection(full)
-        if not boundless and (inner is None or inner != window):
+        if not boundless and inner != window:
             raise InvalidWindowError(
                 path,
                 f"{window} is not inside the {self.width}x{self.height} image"
                 " (pass boundless=True to read across its edges)",
             )
         dtype = self._image.dtype
-        fill = _fill_value(path, fill_value, file.nodata, dtype)
-        # Inside the image, missing (sparse) blocks read as nodata, else 0, as in GDAL.
-        inner_fill = _fill_value(path, None, file.nodata, dtype)
-        check_ceiling(
-            self._ctx,
-            len(bands) * window.width * window.height * dtype.itemsize,
-            f"reading {window}",
-        )
-        # Blocks cover the whole inner window, so only the part outside the
-        # image needs the fill: no pass over the output on the trio thread.
-        data = np.empty((len(bands), window.height, window.width), dtype=dtype)
-        valid: npt.NDArray[np.bool_] | None = None
-        if inner is None:
-            data.fill(fill)
-            valid = np.zeros((window.height, window.width), dtype=bool)
-        else:
-            check_decodable(path, self._image)
-            if inner != window:
-                data.fill(fill)
-            mask_kind = self._mask_kind()
-            # Samples to fetch: the requested ones, plus what the mask needs.
-            needed = list(dict.fromkeys(bands))
-            if mask_kind == "alpha" and file.alpha_sample not in needed:
-                needed.append(file.alpha_sample)  # type: ignore[arg-type]
-            if mask_kind == "nodata":
-                needed = list(dict.fromkeys(needed + list(range(self.count))))
-            check_ceiling(
-                self._ctx,
-                len(needed) * inner.width * inner.height * dtype.itemsize,
-                f"reading {window} with the {len(needed)} bands its mask needs",
-            )
-            r0, c0 = inner.row_off - window.row_off, inner.col_off - window.col_off
-            rows, cols = slice(r0, r0 + inner.height), slice(c0, c0 + inner.width)
-            if needed == bands:
-                target = data[:, rows, cols]  # decode straight into the output
-            else:
-                target = np.empty((len(needed), inner.height, inner.width), dtype=dtype)
-            inner_valid = await self._read_inner(inner, needed, target, mask_kind, inner_fill)
-            if target.base is not data:
-                pos = {s: k for k, s in enumerate(needed)}
-                for k, b in enumerate(bands):
-                    data[k, rows, cols] = target[pos[b]]
-            if inner_valid is not None or inner != window:
-                valid = np.zeros((window.height, window.width), dtype=bool)
-                valid[rows, cols] = True if inner_valid is None else inner_valid
+        fill = _fill_value(path, fill_value, self.nodata, dtype)
+        shape = (len(bands), window.height, window.width)
+        data = allocate(self._ctx, shape, dtype, f"reading {window}")
+        valid = await self._read_into(data, window, inner, bands, fill)
         if valid is None and masked:
-            valid = np.ones((window.height, window.width), dtype=bool)
+            valid = allocate(self._ctx, shape[1:], np.bool_, f"the mask of {window}")
+            valid[...] = True
         return Array(
             data=data,
             mask=valid,
             transform=window.transform(self._transform),
-            crs=file.crs,
-            nodata=file.nodata,
+            crs=self.crs,
+            nodata=self.nodata,
         )
+
+    async def _read_into(
+        self,
+        data: npt.NDArray[Any],
+        window: Window,
+        inner: Window | None,
+        bands: list[int],
+        fill: Any,
+    ) -> npt.NDArray[np.bool_] | None:
+        """Fill ``data`` (the whole window); return the validity mask, or None."""
+        if inner is None:
+            data.fill(fill)
+            valid = allocate(self._ctx, data.shape[1:], np.bool_, f"the mask of {window}")
+            valid[...] = False
+            return valid
+        check_decodable(self.path, self._image)
+        rows = slice(inner.row_off - window.row_off, inner.row_stop - window.row_off)
+        cols = slice(inner.col_off - window.col_off, inner.col_stop - window.col_off)
+        # Blocks cover the whole inner window: only the frame around it gets the fill.
+        _fill_outside(data, rows, cols, fill)
+        inner_valid = await self._read_inner(inner, bands, data[:, rows, cols])
+        if inner_valid is None and inner == window:
+            return None
+        valid = allocate(self._ctx, data.shape[1:], np.bool_, f"the mask of {window}")
+        valid[...] = False
+        valid[rows, cols] = True if inner_valid is None else inner_valid
+        return valid
+
+    async def _read_inner(
+        self, inner: Window, bands: list[int], dest: npt.NDArray[Any]
+    ) -> npt.NDArray[np.bool_] | None:
+        """Read ``bands`` of ``inner`` (inside the image) into ``dest``, and the mask."""
+        rule = self._mask_rule
+        dtype = self._image.dtype
+        # Inside the image, missing (sparse) blocks read as nodata, else 0, as in GDAL.
+        sparse_fill = _fill_value(self.path, None, self.nodata, dtype)
+        needed = rule.samples_needed(bands, self.count)
+        if needed == bands:
+            target = dest  # decode straight into the output
+        else:
+            target = allocate(
+                self._ctx,
+                (len(needed), inner.height, inner.width),
+                dtype,
+                f"reading {inner} with the {len(needed)} bands its mask needs",
+            )
+        valid = await rule.read((self._image, self._ctx), inner, needed, target, sparse_fill)
+        if target is not dest:
+            position = {sample: k for k, sample in enumerate(needed)}
+            for k, band in enumerate(bands):
+                dest[k] = target[position[band]]
+        return valid
 
     @property
     def tile_count(self) -> tuple[int, int]:
@@ -311,7 +346,7 @@ class _Raster:
         return (self._image.blocks_across, self._image.blocks_down)
 
     def tile_window(self, x: int, y: int) -> Window:
-        """The pixels of internal block ``(x, y)``, clipped to the image.
+        """The pixels of internal block ``(x, y)`` (column, row), clipped to the image.
 
         Raises:
             InvalidWindowError: ``(x, y)`` is not a block of this image.
@@ -338,12 +373,13 @@ class _Raster:
 
         **Cancellation:** as `read`.
         """
+        self._binding.check(self.path)
         return await self.read(window=self.tile_window(x, y), indexes=indexes)
 
     async def fetch_tiles(
         self, xy: Sequence[tuple[int, int]], *, indexes: Sequence[int] | int | None = None
     ) -> list[Array]:
-        """Read several internal blocks concurrently, in the order given.
+        """Read several internal blocks ``(x, y)`` concurrently, in the order given.
 
         Raises:
             InvalidWindowError: One of the pairs is not a block of this image
@@ -351,8 +387,8 @@ class _Raster:
 
         **Cancellation:** cancelling cancels every tile's read; nothing keeps running.
         """
+        self._binding.check(self.path)
         windows = [self.tile_window(x, y) for x, y in xy]
-        self._file.binding.check(self.path)
         return await gather(
             [functools.partial(self.read, window=w, indexes=indexes) for w in windows]
         )
@@ -380,6 +416,7 @@ class _Raster:
 
         Raises:
             InvalidWindowError: A pair is not a block of this image.
+            InvalidArgumentError: ``batch`` is below 1.
 
         **Cancellation:** exiting the block or cancelling the consumer cancels
         the producer task and its reads; no task outlives the ``async with``.
@@ -393,56 +430,9 @@ class _Raster:
         for x, y in order:
             self.tile_window(x, y)  # validate before anything starts
         if batch < 1:
-            raise ValueError("batch must be >= 1")
+            raise InvalidArgumentError(self.path, f"batch must be >= 1, got {batch}")
+        self._binding.check(self.path)
         return _tile_stream(self, order, indexes, batch)
-
-    @property
-    def mask_kind(self) -> Literal["mask", "alpha", "nodata"] | None:
-        """Where read masks come from, in GDAL's order of precedence.
-
-        ``"mask"``: an internal (or ``.msk``) mask image; ``"alpha"``: an alpha
-        band; ``"nodata"``: the nodata value; None: every pixel is valid.
-        """
-        return self._mask_kind()  # type: ignore[return-value]
-
-    def _mask_kind(self) -> str | None:
-        if self._mask is not None:
-            return "mask"
-        if self._file.alpha_sample is not None:
-            return "alpha"
-        if self._file.nodata is not None:
-            return "nodata"
-        return None
-
-    async def _read_inner(
-        self,
-        window: Window,
-        samples: list[int],
-        out: npt.NDArray[Any],
-        mask_kind: str | None,
-        fill: Any,
-    ) -> npt.NDArray[np.bool_] | None:
-        ctx = self._ctx
-        if mask_kind != "mask":
-            await read_samples(ctx, self._image, window, samples, out, fill)
-            if mask_kind == "alpha":
-                return out[samples.index(self._file.alpha_sample)] != 0  # type: ignore[arg-type,no-any-return]
-            if mask_kind == "nodata":
-                nodata = self._file.nodata
-                assert nodata is not None
-                # A full pass over the pixels: off the event loop.
-                async with decode_slots():
-                    return await run_in_thread(_nodata_validity, out, nodata)
-            return None
-        assert self._mask is not None
-        mask_image, mask_ctx = self._mask
-        check_decodable(mask_ctx.source.path, mask_image)
-        mask_out = np.empty((1, window.height, window.width), dtype=mask_image.dtype)
-        # Pixels and mask in parallel; the first error cancels the other read.
-        async with task_group() as group:
-            group.start_soon(read_samples, ctx, self._image, window, samples, out, fill)
-            group.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
-        return np.asarray(mask_out[0] != 0, dtype=np.bool_)
 
 
 @contextlib.asynccontextmanager
@@ -472,36 +462,12 @@ async def _tile_stream(
             group.cancel_scope.cancel()
 
 
-def _nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
-    """True where any band differs from nodata (GDAL's per-dataset nodata mask)."""
-    return np.asarray(~np.all(_is_nodata(values, nodata), axis=0), dtype=np.bool_)
-
-
-def _is_nodata(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
-    """Where ``values`` equal ``nodata`` by GDAL's rules."""
-    if values.dtype.kind == "c":
-        values = values.real  # GDAL compares complex samples by their real part
-    if values.dtype.kind in "iub":
-        limits = np.iinfo(values.dtype) if values.dtype.kind != "b" else None
-        if (
-            limits is None
-            or not math.isfinite(nodata)
-            or not float(nodata).is_integer()
-            or not limits.min <= nodata <= limits.max
-        ):
-            return np.zeros(values.shape, dtype=np.bool_)  # no pixel can equal it
-        return np.asarray(values == values.dtype.type(int(nodata)), dtype=np.bool_)
-    if math.isnan(nodata):
-        return np.asarray(np.isnan(values), dtype=np.bool_)
-    target = values.dtype.type(nodata)
-    if math.isinf(target):
-        return np.asarray(values == target, dtype=np.bool_)
-    # GDAL's ARE_REAL_EQUAL: relative difference below 2 float32 epsilons, for
-    # float64 too (a float32-rounded nodata written to a float64 file matches).
-    eps = np.finfo(np.float32).eps
-    with np.errstate(over="ignore", invalid="ignore"):
-        near = np.abs(values - target) < eps * np.abs(values + target) * 2
-    return np.asarray((values == target) | near, dtype=np.bool_)
+def _fill_outside(data: npt.NDArray[Any], rows: slice, cols: slice, fill: Any) -> None:
+    """Fill the frame of ``data`` around ``[rows, cols]`` (the part outside the image)."""
+    data[:, : rows.start] = fill
+    data[:, rows.stop :] = fill
+    data[:, rows, : cols.start] = fill
+    data[:, rows, cols.stop :] = fill
 
 
 def _band_list(path: str, indexes: Sequence[int] | int | None, count: int) -> list[int]:
@@ -523,12 +489,8 @@ def _fill_value(path: str, fill: float | None, nodata: float | None, dtype: np.d
     if value is None:
         return dtype.type(0)
     if dtype.kind in "iu":
-        if math.isnan(value) or math.isinf(value):
-            if fill is not None:
-                raise InvalidWindowError(path, f"fill_value {fill} does not fit {dtype}")
-            return dtype.type(0)
-        info = np.iinfo(dtype)
-        if not info.min <= value <= info.max:
+        fits = math.isfinite(value) and np.iinfo(dtype).min <= value <= np.iinfo(dtype).max
+        if not fits:
             if fill is not None:
                 raise InvalidWindowError(path, f"fill_value {fill} does not fit {dtype}")
             return dtype.type(0)
@@ -537,34 +499,21 @@ def _fill_value(path: str, fill: float | None, nodata: float | None, dtype: np.d
 
 
 @final
-class Overview(_Raster):
+class Overview(_Raster, metaclass=NoPublicConstructor):
     """A reduced-resolution image of a `GeoTIFF` (from `GeoTIFF.overviews`).
 
     Reads and metadata work as on the full-resolution image; the transform is
     the full image's, scaled to this overview's size.
     """
 
-    def __init__(
-        self,
-        file: _FileState,
-        image: ImageInfo,
-        ctx: ReadContext,
-        mask: _MaskRef | None,
-        transform: Affine,
-    ) -> None:
-        """Made by `GeoTIFF.open`; not meant to be built directly."""
-        self._file = file
-        self._image = image
-        self._ctx = ctx
-        self._mask = mask
-        self._transform = transform
+    _how_to_get_one = ": take one from `GeoTIFF.overviews`"
 
     def __repr__(self) -> str:
         return f"<Overview {self.path!r} {self.width}x{self.height}>"
 
 
 @final
-class GeoTIFF(_Raster):
+class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
     """An opened GeoTIFF: metadata named as rasterio names it, and async reads.
 
     Build one with ``await GeoTIFF.open(path, store=store)``.
@@ -584,19 +533,10 @@ class GeoTIFF(_Raster):
         ```
     """
 
-    _ifd: IFD
-    _meta: GDALMetadata
-    _gcps: Sequence[_georef.GroundControlPoint]
-    _gcp_crs: CRS | None
-    _georeferenced: bool
-    _overviews: tuple[Overview, ...]
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        """Not public: use `GeoTIFF.open`."""
-        raise TypeError("use `await GeoTIFF.open(path, store=store)` to open a GeoTIFF")
+    _how_to_get_one = ": use `await GeoTIFF.open(path, store=store)` to open a GeoTIFF"
 
     @classmethod
-    async def open(
+    async def open(  # noqa: PLR0913, RUF100 - rasterio-style keyword options
         cls,
         path: str,
         *,
@@ -616,18 +556,22 @@ class GeoTIFF(_Raster):
             path: The object's path inside the store.
             store: An obstore store (``LocalStore``, ``MemoryStore``, ``HTTPStore``,
                 ``S3Store``, ``GCSStore``, ``AzureStore``).
-            prefetch: Bytes read in the first request; a COG's whole header
-                fits in the default 32 KiB, so opening takes one request.
-            limiter: Bounds the requests (the header's included) and decodes
-                in flight for this file; share one limiter between files to
-                bound them together. An ``anyio.CapacityLimiter``, or under
-                trio a ``trio.CapacityLimiter``. Default: a new limiter of 16
-                tokens for this file.
+            prefetch: Bytes read in the first request (at least 16); a COG's
+                whole header fits in the default 32 KiB, so opening takes one request.
+            limiter: Bounds the requests (the header's and the sidecars'
+                included) and decodes in flight for this file; share one
+                limiter between files to bound them together. An
+                ``anyio.CapacityLimiter``, or under trio a
+                ``trio.CapacityLimiter``. Default: a new limiter of 16 tokens
+                for this file.
             coalesce_gap: Block byte ranges closer than this are fetched in one request.
             max_decoded_bytes: Ceiling on the bytes one read may decode.
-            sidecars: Also look for GDAL's external overviews (``path + ".ovr"``)
-                and mask (``path + ".msk"``), as GDAL does for local files. Off by
-                default: on object stores each lookup is a request.
+            sidecars: Also look for GDAL's external overviews (``path + ".ovr"``),
+                mask (``path + ".msk"``) and PAM metadata (``path + ".aux.xml"``),
+                as GDAL does for local files. Off by default: on object stores
+                each lookup is a request. A sidecar that cannot be used is
+                ignored, as GDAL ignores it (with a `RuntimeWarning` when it
+                exists but is broken or the store refused it).
             jpeg: How subsampled YCbCr JPEG is decoded. "fast" (default):
                 libjpeg-turbo, as tifffile, Pillow and browsers do; differs from
                 GDAL by up to ~120 at sharp chroma edges. "gdal": GDAL's exact
@@ -644,6 +588,8 @@ class GeoTIFF(_Raster):
             The opened file.
 
         Raises:
+            InvalidArgumentError: ``prefetch``, ``coalesce_gap`` or ``jpeg`` is
+                out of range.
             ObjectNotFoundError: No such object.
             NotATIFFError: The object is not a TIFF.
             CorruptFileError: The TIFF structure is broken.
@@ -652,139 +598,33 @@ class GeoTIFF(_Raster):
             EventLoopError: Not called from trio or asyncio, or ``limiter`` is
                 of a kind the running library cannot use.
 
-        **Cancellation:** safe to cancel; an in-flight request is aborted.
+        **Cancellation:** safe to cancel; in-flight requests are aborted.
         """
-        if prefetch < 16:
-            raise ValueError("prefetch must be at least 16 bytes")
-        if coalesce_gap < 0:
-            raise ValueError("coalesce_gap must be >= 0")
-        if jpeg not in ("fast", "gdal"):
-            raise ValueError(f'jpeg must be "fast" or "gdal", got {jpeg!r}')
         binding = LoopBinding()
         binding.check(path)
-        limiter = default_limiter() if limiter is None else check_limiter(path, limiter)
-        cache = BlockCache(cache_bytes) if cache_bytes else None
-        found: dict[str, _Opened | None] = {}
-
-        async def open_one(key: str, object_path: str, *, optional: bool) -> None:
-            try:
-                if header is not None and key == "main":
-                    source = ObjectSource.from_header(store, object_path, header, limiter)
-                else:
-                    source = await ObjectSource.open(store, object_path, prefetch, limiter)
-            except ObjectNotFoundError:
-                if not optional:
-                    raise
-                found[key] = None
-                return
-            source.coalesce_gap = coalesce_gap
-            structure = await parse_tiff(object_path, source.size, source.read_header)
-            ctx = ReadContext(source, structure.byteorder, limiter, max_decoded_bytes, jpeg, cache)
-            found[key] = _Opened(ctx, structure.ifds)
-
-        async def open_aux() -> None:
-            try:
-                async with limiter:
-                    head, _size = await _store.fetch_head(store, path + ".aux.xml", _MAX_AUX_XML)
-            except ObjectNotFoundError:
-                return
-            found_pam.append(parse_pam(head.decode("utf-8", errors="replace")))
-
-        found_pam: list[PAMInfo] = []
-        # The main file and its sidecars are fetched concurrently: sidecars
-        # cost requests, not latency.
-        async with task_group() as group:
-            group.start_soon(functools.partial(open_one, "main", path, optional=False))
-            if sidecars:
-                group.start_soon(functools.partial(open_one, "ovr", path + ".ovr", optional=True))
-                group.start_soon(functools.partial(open_one, "msk", path + ".msk", optional=True))
-                group.start_soon(open_aux)
-        main = found["main"]
-        assert main is not None
-        return cls._from_structure(
-            main, found.get("ovr"), found.get("msk"), found_pam[0] if found_pam else None, binding
+        options = OpenOptions(
+            limiter=default_limiter() if limiter is None else check_limiter(path, limiter),
+            prefetch=prefetch,
+            coalesce_gap=coalesce_gap,
+            max_decoded_bytes=max_decoded_bytes,
+            sidecars=sidecars,
+            jpeg=jpeg,
+            cache=BlockCache(cache_bytes) if cache_bytes else None,
+            header=header,
         )
+        options.check(path)
+        dataset = await open_dataset(path, store, options)
+        return cls._create(dataset, binding)
 
-    @classmethod
-    def _from_structure(
-        cls,
-        main_file: _Opened,
-        ovr_file: _Opened | None,
-        msk_file: _Opened | None,
-        pam: PAMInfo | None,
-        binding: LoopBinding,
-    ) -> GeoTIFF:
-        ctx = main_file.ctx
-        path = ctx.source.path
-        main_ifd = main_file.ifds[0]
-        main = describe_ifd(path, main_ifd, 0)
-        meta = parse_gdal_metadata(main_ifd.get_str(42112))
-        nodata = parse_nodata(main_ifd.get_str(42113))
-        count = _metadata.band_count(main)
-        alpha = _metadata.alpha_sample(main, meta)
-        keys_crs, transform, gcps = _metadata.georeference(path, main_ifd)
-        if pam is not None:
-            # GDAL's PAM sidecar fills what the TIFF lacks and adds metadata.
-            meta = merge_metadata(meta, pam.metadata)
-            nodata = nodata if nodata is not None else pam.nodata
-            if keys_crs is None and pam.srs_wkt:
-                keys_crs = _metadata.crs_from_wkt(pam.srs_wkt)
-            if transform is None and pam.geotransform is not None:
-                transform = Affine.from_gdal(*pam.geotransform)
-        vertical_units = _metadata.VERTICAL_UNITS.get(_metadata.geokeys(path, main_ifd).get(4099))  # type: ignore[arg-type]
-        if vertical_units is not None:
-            # GDAL reports VerticalUnitsGeoKey as every band's unit type.
-            extra_roles = {b: {"unittype": vertical_units} for b in range(count)}
-            meta = merge_metadata(GDALMetadata({}, {}, extra_roles), meta)
-        # With GCPs (and no transform) GDAL attaches the CRS to the GCPs only.
-        crs = None if gcps and transform is None else keys_crs
-        self = object.__new__(cls)
-        self._gcp_crs = keys_crs if gcps else None
-        self._ifd = main_ifd
-        self._image = main
-        self._ctx = ctx
-        self._meta = meta
-        self._gcps = gcps
-        self._georeferenced = transform is not None
-        self._transform = transform if transform is not None else Affine.identity()
-        self._file = _FileState(path, ctx, crs, nodata, count, alpha, binding)
-
-        # Internal images: overviews are reduced-resolution IFDs (in the main
-        # chain or SubIFDs of the first image) shaped like the main image.
-        internal = _describe_rest(main_file, start=1)
-        masks: list[_MaskRef] = [(im, ctx) for im in internal if im.is_mask]
-        overviews: list[tuple[ImageInfo, ReadContext]] = [
-            (im, ctx) for im in internal if im.is_reduced and not im.is_mask
-        ]
-        if ovr_file is not None:
-            # An external .ovr holds overviews (and their masks) in its main chain.
-            external = _describe_rest(ovr_file, start=0)
-            overviews += [(im, ovr_file.ctx) for im in external if not im.is_mask]
-            masks += [(im, ovr_file.ctx) for im in external if im.is_mask]
-        if msk_file is not None:
-            # A .msk sidecar: every IFD is a mask (full resolution first).
-            masks += [(im, msk_file.ctx) for im in _describe_rest(msk_file, start=0)]
-        overviews = [
-            (im, c)
-            for im, c in overviews
-            if im.samples == main.samples
-            and im.dtype == main.dtype
-            and im.width <= main.width
-            and im.height <= main.height
-        ]
-        overviews.sort(key=lambda pair: -pair[0].width)
-        self._mask = _pair_mask(main, masks)
+    def __init__(self, dataset: Dataset, binding: LoopBinding) -> None:
+        transform = dataset.transform if dataset.transform is not None else Affine.identity()
+        super().__init__(dataset, binding, (dataset.image, dataset.ctx), dataset.mask, transform)
         self._overviews = tuple(
-            Overview(
-                self._file,
-                im,
-                c,
-                _pair_mask(im, masks),
-                self._transform @ Affine.scale(main.width / im.width, main.height / im.height),
+            Overview._create(  # noqa: SLF001 - the one place overviews are made
+                dataset, binding, (ov.image, ov.ctx), ov.mask, ov.transform
             )
-            for im, c in overviews
+            for ov in dataset.overviews
         )
-        return self
 
     def __repr__(self) -> str:
         return f"<GeoTIFF {self.path!r} {self.width}x{self.height}x{self.count} {self.dtype}>"
@@ -793,18 +633,18 @@ class GeoTIFF(_Raster):
 
     @property
     def overviews(self) -> tuple[Overview, ...]:
-        """Reduced-resolution images, finest to coarsest."""
+        """Reduced-resolution images in GDAL's order (``overview_level`` 0 first)."""
         return self._overviews
 
     @property
     def georeferenced(self) -> bool:
         """True when the file has a geotransform (False: `transform` is the identity)."""
-        return self._georeferenced
+        return self._dataset.transform is not None
 
     @property
-    def gcps(self) -> tuple[list[_georef.GroundControlPoint], CRS | None]:
+    def gcps(self) -> tuple[list[GroundControlPoint], CRS | None]:
         """Ground control points and their CRS, as rasterio's ``gcps`` (empty when none)."""
-        return (list(self._gcps), self._gcp_crs)
+        return (list(self._dataset.gcps), self._dataset.gcp_crs)
 
     @property
     def compression(self) -> Compression | None:
@@ -830,8 +670,8 @@ class GeoTIFF(_Raster):
         """Colour interpretation of each band, as GDAL reports it."""
         return _metadata.colorinterp(
             self._image,
-            self._meta,
-            has_colormap=self._ifd.tags.get(320) is not None,
+            self._dataset.meta,
+            has_colormap=self._dataset.ifd.tags.get(320) is not None,
             count=self.count,
         )
 
@@ -839,11 +679,12 @@ class GeoTIFF(_Raster):
         """The band's colour table as ``{value: (r, g, b, a)}``, as rasterio gives it.
 
         Raises:
-            ValueError: The band has no colour table.
+            InvalidArgumentError: The band has no colour table (also a `ValueError`,
+                as rasterio raises).
         """
         if bidx != 1 or self.colorinterp[0] is not ColorInterp.palette:
-            raise ValueError(f"{self.path}: band {bidx} has no colormap")
-        colormap = _metadata.colormap(self._image, self._ifd)
+            raise InvalidArgumentError(self.path, f"band {bidx} has no colormap")
+        colormap = _metadata.colormap(self._image, self._dataset.ifd)
         nodata = self.nodata
         if nodata is not None and not math.isnan(nodata) and float(nodata).is_integer():
             # GDAL makes the nodata entry transparent.
@@ -865,17 +706,18 @@ class GeoTIFF(_Raster):
     @property
     def descriptions(self) -> tuple[str | None, ...]:
         """Per-band descriptions (None when unset)."""
-        return tuple(
-            self._meta.roles.get(b, {}).get("description") or None for b in range(self.count)
-        )
+        return tuple(self._role(b, "description") for b in range(self.count))
 
     @property
     def units(self) -> tuple[str | None, ...]:
         """Per-band units (None when unset)."""
-        return tuple(self._meta.roles.get(b, {}).get("unittype") or None for b in range(self.count))
+        return tuple(self._role(b, "unittype") for b in range(self.count))
+
+    def _role(self, band: int, role: str) -> str | None:
+        return self._dataset.meta.roles.get(band, {}).get(role) or None
 
     def _role_float(self, band: int, role: str, default: float) -> float:
-        text = self._meta.roles.get(band, {}).get(role)
+        text = self._role(band, role)
         try:
             return float(text) if text else default
         except ValueError:
@@ -886,41 +728,44 @@ class GeoTIFF(_Raster):
 
         The default domain includes GDAL's ``AREA_OR_POINT`` and the TIFF
         baseline text tags (``TIFFTAG_*``), as rasterio reports them.
+
+        Raises:
+            InvalidWindowError: ``bidx`` is not 0 or a band index.
         """
         domain = ns or ""
+        meta = self._dataset.meta
         if bidx:
             if not 1 <= bidx <= self.count:
                 raise InvalidWindowError(self.path, f"band index {bidx} is not in 1..{self.count}")
-            return dict(self._meta.bands.get(bidx - 1, {}).get(domain, {}))
-        tags = dict(self._meta.dataset.get(domain, {}))
-        if domain == "":
-            for code, name in _metadata.TIFFTAG_NAMES.items():
-                text = self._ifd.get_str(code, strict=True)
-                if text is not None:
-                    tags[name] = text
-            for code, name in ((282, "TIFFTAG_XRESOLUTION"), (283, "TIFFTAG_YRESOLUTION")):
-                values = self._ifd.get_floats(code)
-                if values:
-                    # libtiff keeps resolutions as 32-bit floats; GDAL prints %.8g.
-                    tags[name] = f"{float(np.float32(values[0])):.8g}"
-            for code, name in ((280, "TIFFTAG_MINSAMPLEVALUE"), (281, "TIFFTAG_MAXSAMPLEVALUE")):
-                value = self._ifd.get_int(code)
-                if value is not None:
-                    tags[name] = str(value)
-            unit = self._ifd.get_int(296)
-            if unit is not None:
-                tags["TIFFTAG_RESOLUTIONUNIT"] = _metadata.RESOLUTION_UNITS.get(unit, str(unit))
-            if 34735 in self._ifd.tags:
-                tags.setdefault("AREA_OR_POINT", "Point" if self._pixel_is_point() else "Area")
-        return tags
+            return dict(meta.bands.get(bidx - 1, {}).get(domain, {}))
+        tags = meta.dataset.get(domain, {})
+        if domain:
+            return dict(tags)
+        return _metadata.default_domain_tags(tags, self._dataset.ifd, self._dataset.geokeys)
 
-    def _pixel_is_point(self) -> bool:
-        keys = _metadata.geokeys(self.path, self._ifd)
-        return keys.get(1025) == 2
+    @property
+    def profile(self) -> dict[str, Any]:
+        """The file's metadata and layout as rasterio's ``profile`` (a new dict)."""
+        return _profile.profile(self)
+
+    @property
+    def mask_flag_enums(self) -> tuple[list[MaskFlags], ...]:
+        """Each band's mask flags, as rasterio's ``mask_flag_enums``."""
+        return _profile.mask_flag_enums(self)
 
     def statistics(self) -> Statistics:
-        """Counters for this file: requests, bytes, coalesced ranges, blocks decoded."""
-        return self._file.ctx.source.statistics()
+        """Counters for this file: requests, bytes, coalesced ranges, blocks decoded.
+
+        Summed over every object read for it: the file, and its ``.ovr`` and
+        ``.msk`` sidecars when they are used.
+        """
+        snapshots = [source.statistics() for source in self._dataset.sources]
+        return Statistics(
+            **{
+                field.name: sum(getattr(s, field.name) for s in snapshots)
+                for field in attrs.fields(Statistics)
+            }
+        )
 
     def header(self) -> HeaderBytes:
         """The metadata bytes fetched to open this file: pass them to `open` elsewhere.
@@ -928,24 +773,4 @@ class GeoTIFF(_Raster):
         Small and picklable (usually the 32 KiB prefetch): another process
         (a dask worker, say) opens the same object from them without a request.
         """
-        return self._file.ctx.source.header()
-
-
-def _pair_mask(image: ImageInfo, masks: Sequence[_MaskRef]) -> _MaskRef | None:
-    for m in masks:
-        if m[0].width == image.width and m[0].height == image.height:
-            return m
-    return None
-
-
-def _describe_rest(opened: _Opened, start: int) -> list[ImageInfo]:
-    out = []
-    path = opened.ctx.source.path
-    for i, ifd in enumerate(opened.ifds[start:], start=start):
-        if ifd.parent not in (None, 0):
-            continue
-        try:
-            out.append(describe_ifd(path, ifd, i))
-        except GeoTIFFError:
-            continue  # a broken secondary IFD is ignored, as GDAL ignores it
-    return out
+        return self._dataset.ctx.source.header()

@@ -1,6 +1,7 @@
 """Metadata as GDAL reports it: georeferencing, colour interpretation, colour tables, tags.
 
-Pure functions over parsed IFDs; `_geotiff` calls them once when a file opens.
+Pure functions over parsed IFDs; `_open` calls them once when a file opens
+(the GeoKeys are parsed once there, and passed in).
 """
 
 from __future__ import annotations
@@ -8,15 +9,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import numpy as np
 from affine import Affine
 from pyproj import CRS
 
 from . import _crs, _georef
+from ._codes import GeoKey, Photometric, Tag
 from ._enums import ColorInterp
 from ._gdal_metadata import GDALMetadata
-from ._image import CIELAB, MINISBLACK, MINISWHITE, PALETTE, RGB, SEPARATED, YCBCR, ImageInfo
+from ._image import ImageInfo
 from ._tiff import IFD
 from .errors import CorruptFileError
+
+CIELAB: Final = Photometric.CIELAB
+MINISBLACK: Final = Photometric.MINISBLACK
+MINISWHITE: Final = Photometric.MINISWHITE
+PALETTE: Final = Photometric.PALETTE
+RGB: Final = Photometric.RGB
+SEPARATED: Final = Photometric.SEPARATED
+YCBCR: Final = Photometric.YCBCR
 
 # TIFF baseline tags GDAL reports as dataset metadata ("TIFFTAG_*").
 TIFFTAG_NAMES: Final[Mapping[int, str]] = {
@@ -39,37 +50,50 @@ RESOLUTION_UNITS: Final[Mapping[int, str]] = {
 
 def geokeys(path: str, ifd: IFD) -> dict[int, Any]:
     """The IFD's GeoKeys by id ({} when absent or broken, as GDAL ignores them)."""
-    directory = ifd.get_ints(34735)
+    directory = ifd.get_ints(Tag.GEO_KEY_DIRECTORY)
     if directory is None:
         return {}
     try:
         return dict(
             _crs.parse_geokey_directory(
-                directory, ifd.get_floats(34736), ifd.get_str(34737), path=path
+                directory,
+                ifd.get_floats(Tag.GEO_DOUBLE_PARAMS),
+                ifd.get_str(Tag.GEO_ASCII_PARAMS),
+                path=path,
             )
         )
     except CorruptFileError:
         return {}
 
 
+def pixel_is_point(keys: Mapping[int, Any]) -> bool:
+    """True when GTRasterTypeGeoKey says RasterPixelIsPoint."""
+    return bool(keys.get(GeoKey.GT_RASTER_TYPE) == 2)
+
+
 def georeference(
-    path: str, ifd: IFD
+    path: str, ifd: IFD, keys: Mapping[int, Any]
 ) -> tuple[CRS | None, Affine | None, Sequence[_georef.GroundControlPoint]]:
-    """CRS, transform (None when not georeferenced) and GCPs of an IFD, as GDAL reads them."""
-    keys = geokeys(path, ifd)
+    """CRS, transform (None when not georeferenced) and GCPs of an IFD, as GDAL reads them.
+
+    Args:
+        path: The object's path, for messages.
+        ifd: The image's IFD (its georeferencing tags).
+        keys: Its GeoKeys, from `geokeys`.
+    """
     try:
         crs = _crs.crs_from_geokeys(keys, path=path) if keys else None
     except CorruptFileError:
         crs = None
-    pixel_scale = ifd.get_floats(33550)
-    tiepoints = ifd.get_floats(33922)
-    transformation = ifd.get_floats(34264)
+    pixel_scale = ifd.get_floats(Tag.MODEL_PIXEL_SCALE)
+    tiepoints = ifd.get_floats(Tag.MODEL_TIEPOINT)
+    transformation = ifd.get_floats(Tag.MODEL_TRANSFORMATION)
     try:
         transform = _georef.transform_from_tags(
             pixel_scale=pixel_scale,
             tiepoints=tiepoints,
             transformation=transformation,
-            pixel_is_point=keys.get(1025) == 2,
+            pixel_is_point=pixel_is_point(keys),
             path=path,
         )
         gcps = (
@@ -77,7 +101,7 @@ def georeference(
                 tiepoints,
                 pixel_scale,
                 transformation,
-                pixel_is_point=keys.get(1025) == 2,
+                pixel_is_point=pixel_is_point(keys),
                 path=path,
             )
             or []
@@ -155,7 +179,7 @@ def colorinterp(
 
 def colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]]:
     """The colour table as GDAL gives it (its grey ramp when the file has none)."""
-    values = ifd.get_ints(320)
+    values = ifd.get_ints(Tag.COLORMAP)
     n = 1 << min(image.bits, 16)
     if values is not None and len(values) >= 3 * n:
         red, green, blue = values[:n], values[n : 2 * n], values[2 * n : 3 * n]
@@ -171,3 +195,33 @@ def colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]]
             level = 255 - level
         out[i] = (level, level, level, 255)
     return out
+
+
+def default_domain_tags(
+    metadata: Mapping[str, str], ifd: IFD, keys: Mapping[int, Any]
+) -> dict[str, str]:
+    """The default metadata domain as GDAL reports it.
+
+    The GDAL_METADATA items, overridden by the TIFF text tags (``TIFFTAG_*``),
+    plus ``AREA_OR_POINT`` from the GeoKeys when the metadata lacks it.
+    """
+    tags = dict(metadata)
+    for code, name in TIFFTAG_NAMES.items():
+        text = ifd.get_str(code, strict=True)
+        if text is not None:
+            tags[name] = text
+    for code, name in ((282, "TIFFTAG_XRESOLUTION"), (283, "TIFFTAG_YRESOLUTION")):
+        values = ifd.get_floats(code)
+        if values:
+            # libtiff keeps resolutions as 32-bit floats; GDAL prints %.8g.
+            tags[name] = f"{float(np.float32(values[0])):.8g}"
+    for code, name in ((280, "TIFFTAG_MINSAMPLEVALUE"), (281, "TIFFTAG_MAXSAMPLEVALUE")):
+        value = ifd.get_int(code)
+        if value is not None:
+            tags[name] = str(value)
+    unit = ifd.get_int(296)
+    if unit is not None:
+        tags["TIFFTAG_RESOLUTIONUNIT"] = RESOLUTION_UNITS.get(unit, str(unit))
+    if Tag.GEO_KEY_DIRECTORY in ifd.tags:
+        tags.setdefault("AREA_OR_POINT", "Point" if pixel_is_point(keys) else "Area")
+    return tags

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import attrs
 from affine import Affine
@@ -109,18 +110,25 @@ class Window:
         return parent @ Affine.translation(self.col_off, self.row_off)
 
 
-@attrs.frozen
-class BoundingBox:
-    """Bounds in CRS units, as rasterio orders them: left, bottom, right, top."""
+class BoundingBox(NamedTuple):
+    """Bounds in CRS units, as rasterio orders them: ``(left, bottom, right, top)``.
+
+    A named tuple, as rasterio's: it unpacks, indexes and compares like a tuple.
+
+    Example:
+        >>> left, bottom, right, top = BoundingBox(0.0, -10.0, 20.0, 0.0)
+        >>> BoundingBox(0.0, -10.0, 20.0, 0.0)[2]
+        20.0
+    """
 
     left: float
+    """Smallest x (for a north-up image)."""
     bottom: float
+    """Smallest y (for a north-up image)."""
     right: float
+    """Largest x (for a north-up image)."""
     top: float
-
-    def __iter__(self):  # type: ignore[no-untyped-def]  # noqa: ANN204 - tuple-like unpacking
-        """Iterate ``left, bottom, right, top`` (so ``tuple(bbox)`` works)."""
-        return iter((self.left, self.bottom, self.right, self.top))
+    """Largest y (for a north-up image)."""
 
 
 def bounds_of(transform: Affine, width: int, height: int) -> BoundingBox:
