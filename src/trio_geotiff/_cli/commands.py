@@ -124,7 +124,7 @@ async def cmd_read(args: argparse.Namespace, ctx: Context) -> None:
     shown = window or Window(0, 0, level.width, level.height)
     label = f"reading {_level_name(level, tif)}, {shown.width}x{shown.height} pixels"
     arr = await Progress(ctx.stderr, label, tif).track(
-        functools.partial(level.read, window, indexes=args.bands, boundless=args.boundless)
+        functools.partial(level.read, window=window, indexes=args.bands, boundless=args.boundless)
     )
     if suffix == ".npy":
         _save(out, functools.partial(np.save, out, arr.data))
@@ -156,7 +156,7 @@ async def _render_preview(
     require_pillow()
     level = choose_preview_level(tif, max_size)
     label = f"reading {_level_name(level, tif)} ({level.width}x{level.height})"
-    arr = await Progress(stderr, label, tif).track(functools.partial(level.read, None, masked=True))
+    arr = await Progress(stderr, label, tif).track(functools.partial(level.read, masked=True))
     rgba = render_rgba(arr, tif.colorinterp, colormap_for(tif, tif.indexes), stretch=True)
     return level, write_png(out, rgba, max_size=max_size)
 
