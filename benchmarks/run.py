@@ -22,6 +22,7 @@ copy); ``python benchmarks/report.py`` turns them into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -649,6 +650,11 @@ def run_child(spec: dict[str, Any]) -> None:
         "tifffile": lambda: __import__("tifffile"),
         "limit": lambda: __import__("imagecodecs"),
     }[spec["contender"]]()
+    if spec["contender"].startswith("trio_geotiff"):
+        # anyio imports its backend modules on first use (40-80 ms on a busy
+        # 2-core machine): an import, so not timed, as every other import.
+        import anyio._backends._asyncio
+        import anyio._backends._trio  # noqa: F401
     base = _rss_kb()
     res = fn(wl, spec["source"], spec.get("port", 0))
     peak = _rss_kb()
@@ -708,13 +714,16 @@ def child_env(contender: str, srcs: dict[str, str]) -> dict[str, str] | None:
     return {**os.environ, "PYTHONPATH": src}
 
 
+@dataclasses.dataclass(frozen=True)
+class ChildOptions:
+    timeout: float
+    """Per-measurement timeout (s)."""
+    srcs: dict[str, str]
+    """``before``/``after``: trio_geotiff source trees (see `child_env`)."""
+
+
 def measure(
-    contender: str,
-    workload: str,
-    source: str,
-    server: HttpServer | None,
-    timeout: float,
-    srcs: dict[str, str],
+    contender: str, workload: str, source: str, server: HttpServer | None, opts: ChildOptions
 ) -> dict[str, Any]:
     spec = {
         "contender": contender,
@@ -730,12 +739,12 @@ def measure(
             [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=opts.timeout,
             check=False,
-            env=child_env(contender, srcs),
+            env=child_env(contender, opts.srcs),
         )
     except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timeout after {timeout}s"}
+        return {**spec, "error": f"timeout after {opts.timeout}s"}
     res: dict[str, Any] = dict(spec)
     res["process_s"] = time.perf_counter() - t0
     lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -857,11 +866,7 @@ def main() -> int:
     sources = args.sources.split(",") if args.sources else SOURCES
     contenders = args.contenders.split(",") if args.contenders else CONTENDERS
     passes = args.passes or (1 if args.quick else 5)
-    srcs = {
-        k: str(Path(v).resolve())
-        for k, v in (("before", args.before_src), ("after", args.after_src))
-        if v is not None
-    }
+    opts = ChildOptions(args.timeout, _srcs(args))
 
     subprocess.run([sys.executable, str(HERE / "make_data.py")], check=True)
     server = HttpServer(args.delay_ms) if "http" in sources else None
@@ -878,7 +883,7 @@ def main() -> int:
                         order.reverse()
                     for c in order:
                         la = loadavg()
-                        r = measure(c, w, s, server if s == "http" else None, args.timeout, srcs)
+                        r = measure(c, w, s, server if s == "http" else None, opts)
                         r["pass"] = p
                         r["loadavg_before"] = la
                         runs.append(r)
@@ -907,7 +912,7 @@ def main() -> int:
             "loadavg_end": loadavg(),
         },
         "versions": _versions(),
-        "trio_geotiff_src": srcs,
+        "trio_geotiff_src": opts.srcs,
         "workloads": {w: WORKLOADS[w]["desc"] for w in workloads},
         "skipped": [
             {"workload": w, "source": s, "contender": c, "reason": applicable(c, w, s)}
@@ -924,15 +929,27 @@ def main() -> int:
     for name in (f"results-{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(result, indent=1, default=str))
     print(f"results written to {RESULTS / 'latest.json'}")
-    bad = [e for e in result["cells"] if e["hash_check"] == "MISMATCH" or e["errors"]]
-    for e in bad:
-        print(
-            f"  problem: {e['workload']} {e['source']} {e['contender']}: "
-            f"{e['hash_check']} {e['errors'][:1]}"
-        )
+    _print_problems(result["cells"])
     if not args.no_report:
         subprocess.run([sys.executable, str(HERE / "report.py")], check=False)
     return 0
+
+
+def _print_problems(cells: list[dict[str, Any]]) -> None:
+    for e in cells:
+        if e["hash_check"] == "MISMATCH" or e["errors"]:
+            print(
+                f"  problem: {e['workload']} {e['source']} {e['contender']}: "
+                f"{e['hash_check']} {e['errors'][:1]}"
+            )
+
+
+def _srcs(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        k: str(Path(v).resolve())
+        for k, v in (("before", args.before_src), ("after", args.after_src))
+        if v is not None
+    }
 
 
 def _versions() -> dict[str, str]:
