@@ -536,7 +536,7 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
     _how_to_get_one = ": use `await GeoTIFF.open(path, store=store)` to open a GeoTIFF"
 
     @classmethod
-    async def open(  # noqa: PLR0913, RUF100 - rasterio-style keyword options
+    async def open(  # noqa: PLR0913 - rasterio-style keyword options
         cls,
         path: str,
         *,

@@ -82,7 +82,7 @@ def georeference(
         keys: Its GeoKeys, from `geokeys`.
     """
     try:
-        crs = _crs.crs_from_geokeys(keys, path=path) if keys else None
+        crs = _crs.crs_from_geokeys(keys) if keys else None
     except CorruptFileError:
         crs = None
     pixel_scale = ifd.get_floats(Tag.MODEL_PIXEL_SCALE)
