@@ -38,6 +38,17 @@ async def test_read_takes_keywords_only(cog_dir: Path) -> None:
     assert (await tif.read(window=Window(0, 0, 4, 4), indexes=1)).shape == (1, 4, 4)
 
 
+def test_bad_windows_are_argument_errors() -> None:
+    with pytest.raises(InvalidArgumentError, match="width must be >= 0"):
+        Window(0, 0, -1, 4)
+    with pytest.raises(TypeError):
+        Window(0.5, 0, 1, 1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="north-up") as info:
+        Window.from_bounds(0, 0, 10, 10, Affine.rotation(10))
+    assert isinstance(info.value, ValueError)
+    assert Window.from_bounds(0, -20, 10, 0, Affine(1, 0, 0, 0, -1, 0)) == Window(0, 0, 10, 20)
+
+
 async def test_windows_outside_the_image(cog_dir: Path) -> None:
     tif = await open_cog(cog_dir)
     for window in (Window(-1, 0, 10, 10), Window(2040, 0, 10, 10), Window(5000, 5000, 1, 1)):

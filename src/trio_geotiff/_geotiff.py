@@ -37,6 +37,7 @@ from pyproj import CRS
 from . import _metadata, _profile
 from ._array import Array, allocate
 from ._cache import DEFAULT_CACHE_BYTES, BlockCache
+from ._codes import Tag
 from ._decode import check_decodable
 from ._enums import ColorInterp, Interleaving, MaskFlags
 from ._georef import GroundControlPoint
@@ -82,6 +83,7 @@ class _Raster:
         mask: ImageRef | None,
         transform: Affine,
     ) -> None:
+        """Made by the library only (``Cls(...)`` raises `TypeError`)."""
         self._dataset = dataset
         self._binding = binding
         self._image, self._ctx = pixels
@@ -617,6 +619,7 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
         return cls._create(dataset, binding)
 
     def __init__(self, dataset: Dataset, binding: LoopBinding) -> None:
+        """Made by `GeoTIFF.open` only (``GeoTIFF(...)`` raises `TypeError`)."""
         transform = dataset.transform if dataset.transform is not None else Affine.identity()
         super().__init__(dataset, binding, (dataset.image, dataset.ctx), dataset.mask, transform)
         self._overviews = tuple(
@@ -671,7 +674,7 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
         return _metadata.colorinterp(
             self._image,
             self._dataset.meta,
-            has_colormap=self._dataset.ifd.tags.get(320) is not None,
+            has_colormap=self._dataset.ifd.tags.get(Tag.COLORMAP) is not None,
             count=self.count,
         )
 

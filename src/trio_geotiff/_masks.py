@@ -100,7 +100,7 @@ class MaskRule:
             return await self._read_with_image(pixels, window, samples, out, fill)
         await read_samples(ctx, image, window, samples, out, fill)
         if self.alpha_sample is not None:
-            return np.asarray(out[samples.index(self.alpha_sample)] != 0, dtype=np.bool_)
+            return _nonzero(ctx, out[samples.index(self.alpha_sample)], window)
         if self.nodata is None:
             return None
         # A full pass over the pixels: off the event loop.
@@ -108,11 +108,12 @@ class MaskRule:
             async with decode_slots():
                 return await run_in_thread(nodata_validity, out, self.nodata)
         except MemoryError:
-            nbytes = window.width * window.height * 2
+            # The mask and a few band-sized temporaries of the comparison.
+            nbytes = window.width * window.height * (1 + 4 * out.dtype.itemsize)
             raise ResourceLimitError(
                 ctx.source.path,
-                f"out of memory computing the {window} nodata mask ({nbytes} bytes,"
-                f" ceiling {ctx.max_decoded_bytes} bytes)",
+                f"the nodata mask of {window}: out of memory allocating about {nbytes} bytes"
+                f" (ceiling {ctx.max_decoded_bytes} bytes, max_decoded_bytes)",
             ) from None
 
     async def _read_with_image(
@@ -134,7 +135,14 @@ class MaskRule:
         async with task_group() as group:
             group.start_soon(read_samples, ctx, image, window, samples, out, fill)
             group.start_soon(read_samples, mask_ctx, mask_image, window, [0], mask_out, 0)
-        return np.asarray(mask_out[0] != 0, dtype=np.bool_)
+        return _nonzero(mask_ctx, mask_out[0], window)
+
+
+def _nonzero(ctx: ReadContext, band: npt.NDArray[Any], window: Window) -> npt.NDArray[np.bool_]:
+    """``band != 0`` into a mask allocated within the ceiling."""
+    valid = allocate(ctx, band.shape, np.bool_, f"the mask of {window}")
+    np.not_equal(band, 0, out=valid)
+    return valid
 
 
 def nodata_validity(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:

@@ -8,12 +8,14 @@ from typing import NamedTuple
 import attrs
 from affine import Affine
 
+from .errors import InvalidArgumentError
+
 __all__ = ["BoundingBox", "Window", "bounds_of"]
 
 
 def _non_negative(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
     if value < 0:
-        raise ValueError(f"{attr.name} must be >= 0, got {value}")
+        raise InvalidArgumentError("", f"Window {attr.name} must be >= 0, got {value}")
 
 
 def _is_int(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
@@ -64,10 +66,13 @@ class Window:
         bounds computed from a transform map back to the same window.
 
         Raises:
-            ValueError: The transform is rotated or degenerate.
+            InvalidArgumentError: The transform is rotated or degenerate (also
+                a `ValueError`, as rasterio raises).
         """
         if transform.b != 0 or transform.d != 0 or transform.a == 0 or transform.e == 0:
-            raise ValueError("Window.from_bounds needs a north-up, non-degenerate transform")
+            raise InvalidArgumentError(
+                "", "Window.from_bounds needs a north-up, non-degenerate transform"
+            )
         inverse = ~transform
         xs, ys = [], []
         for x, y in ((left, top), (right, bottom)):
