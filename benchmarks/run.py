@@ -122,6 +122,11 @@ def applicable(contender: str, workload: str, source: str) -> str | None:
 # --------------------------------------------------------------------------
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -220,9 +225,12 @@ class _Runtime:
                 if fn is None:
                     await self.sleep(0.25)
                 else:
-                    t0 = time.perf_counter()
+                    t0, cpu0 = time.perf_counter(), _cpu_s()
                     await fn()
                     out["wall"] = time.perf_counter() - t0
+                    # CPU time of the process (all threads): on a machine shared
+                    # with other work, less noisy than the wall time.
+                    out["cpu"] = _cpu_s() - cpu0
                 done.append(True)
 
             await self.run_all([ticker, timed])
@@ -785,6 +793,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             entry["wall_median"] = statistics.median(r["wall"] for r in ok)
             entry["wall_min"] = min(r["wall"] for r in ok)
             entry["wall_all"] = [round(r["wall"], 4) for r in ok]
+            cpu = [r["cpu"] for r in ok if "cpu" in r]
+            if cpu:
+                entry["cpu_median"] = statistics.median(cpu)
             entry["rss_peak_mb_median"] = statistics.median(r["rss_peak_kb"] for r in ok) / 1024
             entry["rss_growth_mb_median"] = (
                 statistics.median((r["rss_peak_kb"] - r["rss_base_kb"]) for r in ok) / 1024
