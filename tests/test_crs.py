@@ -253,7 +253,7 @@ def test_crs_matches_rasterio(rel: str) -> None:
             theirs = ds.gcps[1]
     if 34735 in tags:
         keys = parse_geokey_directory(tags[34735], tags.get(34736), tags.get(34737), path=rel)
-        ours = crs_from_geokeys(keys, path=rel)
+        ours = crs_from_geokeys(keys)
     else:
         ours = None
     if rel in NO_CRS_BY_DECISION:

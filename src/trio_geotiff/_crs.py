@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyproj
 
@@ -131,6 +131,23 @@ def parse_geokey_directory(
     Raises:
         CorruptFileError: The directory is malformed.
     """
+    values = _checked_directory(directory, path)
+    params = _ParamTags(doubles, ascii, path)
+    keys: dict[int, GeoKeyValue] = {}
+    for i in range(values[3]):
+        key_id, location, n, offset = values[4 + 4 * i : 8 + 4 * i]
+        if key_id == 0:
+            # Some writers (older ESRI tools) pad the directory with an
+            # all-zero entry; libgeotiff ignores it.
+            continue
+        value = params.value(_Entry(key_id, location, n, offset))
+        if value is not None:
+            keys[key_id] = value
+    return keys
+
+
+def _checked_directory(directory: Sequence[int], path: str) -> list[int]:
+    """The directory's values, once its header and size are known to be sound."""
     values = list(directory)
     if len(values) < 4:
         raise CorruptFileError(
@@ -147,52 +164,70 @@ def parse_geokey_directory(
             path,
             f"GeoKeyDirectoryTag declares {count} keys but holds only {(len(values) - 4) // 4}",
         )
-    dbl: tuple[float, ...] = tuple(float(d) for d in doubles) if doubles is not None else ()
-    text = ascii if ascii is not None else ""
+    return values
 
-    keys: dict[int, GeoKeyValue] = {}
-    for i in range(count):
-        key_id, location, n, offset = values[4 + 4 * i : 8 + 4 * i]
-        if key_id == 0:
-            # Some writers (older ESRI tools) pad the directory with an
-            # all-zero entry; libgeotiff ignores it.
-            continue
-        if location == 0:
+
+class _Entry(NamedTuple):
+    """One key of the directory: where its value is, and how many there are."""
+
+    key_id: int
+    location: int
+    n: int
+    offset: int
+
+
+class _ParamTags:
+    """GeoDoubleParamsTag and GeoAsciiParamsTag, read by directory entries."""
+
+    def __init__(self, doubles: Sequence[float] | None, ascii: str | None, path: str) -> None:  # noqa: A002
+        self._doubles = tuple(float(d) for d in doubles) if doubles is not None else None
+        self._ascii = ascii
+        self._path = path
+
+    def value(self, entry: _Entry) -> GeoKeyValue | None:
+        """The entry's value; None for a tag libgeotiff does not resolve."""
+        if entry.location == 0:
             # The value lives in the offset field itself; count must be 1
             # but libgeotiff only reads the one SHORT, so don't insist.
-            keys[key_id] = offset
-        elif location == _GEO_DOUBLE_PARAMS:
-            if doubles is None:
-                raise CorruptFileError(
-                    path, f"GeoKey {key_id} points to GeoDoubleParamsTag, which is missing"
-                )
-            if n == 0 or offset + n > len(dbl):
-                raise CorruptFileError(
-                    path,
-                    f"GeoKey {key_id} reads doubles [{offset}, {offset + n}) "
-                    f"of a GeoDoubleParamsTag holding {len(dbl)}",
-                )
-            keys[key_id] = dbl[offset] if n == 1 else dbl[offset : offset + n]
-        elif location == _GEO_ASCII_PARAMS:
-            if ascii is None:
-                raise CorruptFileError(
-                    path, f"GeoKey {key_id} points to GeoAsciiParamsTag, which is missing"
-                )
-            if offset + n > len(text):
-                raise CorruptFileError(
-                    path,
-                    f"GeoKey {key_id} reads characters [{offset}, {offset + n}) "
-                    f"of a GeoAsciiParamsTag holding {len(text)}",
-                )
-            s = text[offset : offset + n].replace("\x00", "")
-            # The count includes the '|' terminator; some writers leave it out.
-            s = s.removesuffix("|")
-            keys[key_id] = s
-        else:
-            # libgeotiff only resolves these three locations; a key stored in
-            # some other tag is silently unusable, not fatal.
-            continue
-    return keys
+            return entry.offset
+        if entry.location == _GEO_DOUBLE_PARAMS:
+            return self._double(entry)
+        if entry.location == _GEO_ASCII_PARAMS:
+            return self._text(entry)
+        # libgeotiff only resolves these three locations; a key stored in
+        # some other tag is silently unusable, not fatal.
+        return None
+
+    def _double(self, entry: _Entry) -> float | tuple[float, ...]:
+        key_id, _, n, offset = entry
+        dbl = self._doubles
+        if dbl is None:
+            raise CorruptFileError(
+                self._path, f"GeoKey {key_id} points to GeoDoubleParamsTag, which is missing"
+            )
+        if n == 0 or offset + n > len(dbl):
+            raise CorruptFileError(
+                self._path,
+                f"GeoKey {key_id} reads doubles [{offset}, {offset + n}) "
+                f"of a GeoDoubleParamsTag holding {len(dbl)}",
+            )
+        return dbl[offset] if n == 1 else dbl[offset : offset + n]
+
+    def _text(self, entry: _Entry) -> str:
+        key_id, _, n, offset = entry
+        text = self._ascii
+        if text is None:
+            raise CorruptFileError(
+                self._path, f"GeoKey {key_id} points to GeoAsciiParamsTag, which is missing"
+            )
+        if offset + n > len(text):
+            raise CorruptFileError(
+                self._path,
+                f"GeoKey {key_id} reads characters [{offset}, {offset + n}) "
+                f"of a GeoAsciiParamsTag holding {len(text)}",
+            )
+        # The count includes the '|' terminator; some writers leave it out.
+        return text[offset : offset + n].replace("\x00", "").removesuffix("|")
 
 
 # --------------------------------------------------------------------------
@@ -350,6 +385,10 @@ def _num(v: float) -> str:
     return repr(float(v))
 
 
+def _authority(code: int | None) -> str:
+    return f',AUTHORITY["EPSG","{code}"]' if code is not None else ""
+
+
 def _parse_geog_citation(citation: str) -> dict[str, str]:
     """Split "GCS Name = x|Datum = y|Ellipsoid = z|Primem = w|" citations."""
     out: dict[str, str] = {}
@@ -390,6 +429,9 @@ class _Geog:
         self.datum_code: int | None = None
         self.datum_name: str | None = None
         self.ellipsoid_name: str | None = None
+        # EPSG codes GDAL writes as AUTHORITY nodes (known ones only).
+        self.datum_epsg: int | None = None
+        self.ellipsoid_epsg: int | None = None
         self.semi_major = 0.0
         self.semi_minor = 0.0
         self.inv_flattening = 0.0
@@ -413,7 +455,8 @@ class _Geog:
         datum = (
             f"DATUM[{_q(self.datum_name or 'unnamed')},"
             f"SPHEROID[{_q(self.ellipsoid_name or 'unnamed')},"
-            f"{_num(self.semi_major)},{_num(self.inv_flattening)}]{towgs}]"
+            f"{_num(self.semi_major)},{_num(self.inv_flattening)}"
+            f"{_authority(self.ellipsoid_epsg)}]{towgs}{_authority(self.datum_epsg)}]"
         )
         # GDAL calls an unnamed meridian at 0 Greenwich.
         pm_name = self.pm_name or ("Greenwich" if self.pm_long == 0 else "unnamed")
@@ -471,10 +514,11 @@ def _geog_from_gcs(g: _Geog, gcs: int | None) -> None:
     g.name = crs.name
     # libgeotiff names the datum, not PROJ's ensemble ("... ensemble").
     g.datum_name = crs.datum.name.removesuffix(" ensemble")
-    g.datum_code = _code_of(crs.datum)
+    g.datum_code = g.datum_epsg = _code_of(crs.datum)
     e = crs.ellipsoid
     if e is not None:
         g.ellipsoid_name = e.name
+        g.ellipsoid_epsg = _code_of(e)
         g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
     pm = crs.prime_meridian
     if pm is not None:
@@ -506,16 +550,18 @@ def _geog_datum(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
     if code is None:
         return
     g.datum_code = code
-    g.datum_name = None
+    g.datum_name = g.datum_epsg = None
     datum = _epsg_datum(code) if code != _USER_DEFINED else None
     if datum is None:
         return
     # The datum brings its ellipsoid, but not its prime meridian: in
     # libgeotiff that comes from the GCS or the prime-meridian key only.
     g.datum_name = datum.name
+    g.datum_epsg = code
     e = datum.ellipsoid
     if e is not None:
         g.ellipsoid_name = e.name
+        g.ellipsoid_epsg = _code_of(e)
         g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
 
 
@@ -524,6 +570,7 @@ def _geog_ellipsoid(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
     if code is not None:
         e = _epsg_ellipsoid(code) if code != _USER_DEFINED else None
         g.ellipsoid_name = e.name if e is not None else None
+        g.ellipsoid_epsg = code if e is not None else None
         if e is not None:
             g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
     a = _double(keys, _GEOG_SEMI_MAJOR)
@@ -632,184 +679,184 @@ def _code_of(obj: Datum | Ellipsoid | PrimeMeridian) -> int | None:
 # Projections: ProjCoordTransGeoKey -> WKT1 PROJECTION + PARAMETERs.
 
 
+class _Param(NamedTuple):
+    """One WKT1 parameter: the GeoKeys it is read from, first present wins."""
+
+    name: str
+    keys: tuple[int, ...]
+    default: float = 0.0
+    # OGR's SetMercator2SP drops a zero latitude of origin.
+    omit_if_zero: bool = False
+
+
+class _Method(NamedTuple):
+    """A coordinate transformation as GDAL writes it in WKT1."""
+
+    name: str
+    params: tuple[_Param, ...]
+
+
+_NATURAL_ORIGIN = (_Param("latitude_of_origin", _LAT_KEYS), _Param("central_meridian", _LON_KEYS))
+_SCALE = _Param("scale_factor", _K_KEYS, 1.0)
+_SCALE_AT_CENTRE = _Param("scale_factor", (_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)
+_FALSE_EN = (_Param("false_easting", _FE_KEYS), _Param("false_northing", _FN_KEYS))
+_CENTRE_FALSE_EN = (
+    _Param("false_easting", _CENTER_FE_KEYS),
+    _Param("false_northing", _CENTER_FN_KEYS),
+)
+_ORIGIN_FALSE_EN = (
+    _Param("false_easting", _ORIGIN_FE_KEYS),
+    _Param("false_northing", _ORIGIN_FN_KEYS),
+)
+_CENTRE = (
+    _Param("latitude_of_center", _CENTER_LAT_KEYS),
+    _Param("longitude_of_center", _CENTER_LON_KEYS),
+)
+_CENTRE_AS_ORIGIN = (
+    _Param("latitude_of_origin", _CENTER_LAT_KEYS),
+    _Param("central_meridian", _CENTER_LON_KEYS),
+)
+_TWO_PARALLELS = (
+    _Param("standard_parallel_1", (_STD_PARALLEL_1,)),
+    _Param("standard_parallel_2", (_STD_PARALLEL_2,)),
+)
+_AZIMUTH = _Param("azimuth", (_AZIMUTH_ANGLE,))
+
+
+def _natural_origin_scaled(name: str) -> _Method:
+    return _Method(name, (*_NATURAL_ORIGIN, _SCALE, *_FALSE_EN))
+
+
+def _centred(name: str) -> _Method:
+    return _Method(name, (*_CENTRE, *_CENTRE_FALSE_EN))
+
+
+def _centred_as_origin(name: str) -> _Method:
+    return _Method(name, (*_CENTRE_AS_ORIGIN, *_CENTRE_FALSE_EN))
+
+
+def _natural_origin(name: str) -> _Method:
+    return _Method(name, (*_NATURAL_ORIGIN, *_FALSE_EN))
+
+
+def _pseudo_cylindrical(name: str, meridian: str) -> _Method:
+    return _Method(name, (_Param(meridian, _CENTER_LON_KEYS), *_CENTRE_FALSE_EN))
+
+
+def _hotine(name: str) -> _Method:
+    rectified = _Param("rectified_grid_angle", (_RECTIFIED_GRID_ANGLE,), 90.0)
+    return _Method(name, (*_CENTRE, _AZIMUTH, rectified, _SCALE_AT_CENTRE, *_CENTRE_FALSE_EN))
+
+
+def _conic(name: str, latitude: str, longitude: str) -> _Method:
+    origin = (_Param(latitude, _ORIGIN_LAT_KEYS), _Param(longitude, _ORIGIN_LON_KEYS))
+    return _Method(name, (*_TWO_PARALLELS, *origin, *_ORIGIN_FALSE_EN))
+
+
+# Mercator has two entries: GDAL picks 2SP when ProjStdParallel1GeoKey is set.
+_MERCATOR_2SP = _Method(
+    "Mercator_2SP",
+    (
+        _Param("standard_parallel_1", (_STD_PARALLEL_1,)),
+        _Param("latitude_of_origin", _LAT_KEYS, omit_if_zero=True),
+        _Param("central_meridian", _LON_KEYS),
+        *_FALSE_EN,
+    ),
+)
+_CT_MERCATOR = 7
+
+# GeoTIFF CT_* code -> WKT1 method and the GeoKeys of its parameters (GDAL's
+# GTIFGetOGISDefnAsOSR with libgeotiff's GTIFFetchProjParms fallbacks).
+_PROJECTIONS: dict[int, _Method] = {
+    1: _natural_origin_scaled("Transverse_Mercator"),
+    3: _hotine("Hotine_Oblique_Mercator"),
+    4: _Method(
+        "Laborde_Oblique_Mercator", (*_CENTRE, _AZIMUTH, _SCALE_AT_CENTRE, *_CENTRE_FALSE_EN)
+    ),
+    _CT_MERCATOR: _natural_origin_scaled("Mercator_1SP"),
+    8: _conic("Lambert_Conformal_Conic_2SP", "latitude_of_origin", "central_meridian"),
+    9: _natural_origin_scaled("Lambert_Conformal_Conic_1SP"),
+    10: _centred("Lambert_Azimuthal_Equal_Area"),
+    11: _conic("Albers_Conic_Equal_Area", "latitude_of_center", "longitude_of_center"),
+    12: _centred("Azimuthal_Equidistant"),
+    13: _conic("Equidistant_Conic", "latitude_of_center", "longitude_of_center"),
+    14: _natural_origin_scaled("Stereographic"),
+    15: _Method(
+        "Polar_Stereographic",
+        (
+            _NATURAL_ORIGIN[0],
+            _Param("central_meridian", (_STRAIGHT_VERT_POLE_LONG, *_LON_KEYS)),
+            _SCALE,
+            *_FALSE_EN,
+        ),
+    ),
+    16: _natural_origin_scaled("Oblique_Stereographic"),
+    17: _Method(
+        "Equirectangular",
+        (*_CENTRE_AS_ORIGIN, _Param("standard_parallel_1", (_STD_PARALLEL_1,)), *_FALSE_EN),
+    ),
+    18: _natural_origin("Cassini_Soldner"),
+    19: _centred_as_origin("Gnomonic"),
+    # GDAL's SetMC has no latitude: PROJ's Miller takes only a centre meridian.
+    20: _pseudo_cylindrical("Miller_Cylindrical", "longitude_of_center"),
+    21: _centred_as_origin("Orthographic"),
+    22: _natural_origin("Polyconic"),
+    23: _pseudo_cylindrical("Robinson", "central_meridian"),
+    24: _pseudo_cylindrical("Sinusoidal", "longitude_of_center"),
+    25: _pseudo_cylindrical("VanDerGrinten", "central_meridian"),
+    26: _natural_origin("New_Zealand_Map_Grid"),
+    27: _natural_origin_scaled("Transverse_Mercator_South_Orientated"),
+    28: _Method(
+        "Cylindrical_Equal_Area",
+        (_Param("standard_parallel_1", (_STD_PARALLEL_1,)), _NATURAL_ORIGIN[1], *_FALSE_EN),
+    ),
+    9815: _hotine("Hotine_Oblique_Mercator_Azimuth_Center"),
+}
+
+
 def _projection_wkt(ct: int, keys: Mapping[int, GeoKeyValue]) -> str | None:
     """WKT1 PROJECTION and PARAMETER nodes for a coordinate transformation.
 
     Angular values stay in GeogAngularUnits, linear ones in ProjLinearUnits:
     in GDAL's WKT1 both are read in the units of the enclosing nodes.
+    Returns None for a method GDAL does not map.
     """
-
-    def f(chain: Sequence[int], default: float = 0.0) -> float:
-        return _first(keys, chain, default)
-
-    lat, lon = f(_LAT_KEYS), f(_LON_KEYS)
-    fe, fn = f(_FE_KEYS), f(_FN_KEYS)
-    k = f(_K_KEYS, 1.0)
-    params: list[tuple[str, float]]
-    if ct in (1, 27, 14, 16, 9):  # TM, TM south-oriented, stereo, oblique stereo, LCC 1SP
-        name = {
-            1: "Transverse_Mercator",
-            27: "Transverse_Mercator_South_Orientated",
-            14: "Stereographic",
-            16: "Oblique_Stereographic",
-            9: "Lambert_Conformal_Conic_1SP",
-        }[ct]
-        params = [
-            ("latitude_of_origin", lat),
-            ("central_meridian", lon),
-            ("scale_factor", k),
-            ("false_easting", fe),
-            ("false_northing", fn),
-        ]
-    elif ct == 7:  # Mercator
-        sp1 = _double(keys, _STD_PARALLEL_1)
-        if sp1 is not None:
-            name = "Mercator_2SP"
-            params = [("standard_parallel_1", sp1), ("central_meridian", lon)]
-            # OGR's SetMercator2SP drops a zero latitude of origin.
-            if lat != 0:
-                params.insert(1, ("latitude_of_origin", lat))
-        else:
-            if lat != 0:
-                # Mercator (variant A) is defined on the equator only; GDAL
-                # builds the CRS but PROJ then refuses to export it, and the
-                # file ends up with no CRS. Say so up front.
-                raise CRSError("Mercator 1SP with a non-zero latitude of origin")
-            name = "Mercator_1SP"
-            params = [("latitude_of_origin", lat), ("central_meridian", lon), ("scale_factor", k)]
-        params += [("false_easting", fe), ("false_northing", fn)]
-    elif ct == 15:  # polar stereographic
-        pole_lon = _double(keys, _STRAIGHT_VERT_POLE_LONG)
-        name = "Polar_Stereographic"
-        params = [
-            ("latitude_of_origin", lat),
-            ("central_meridian", pole_lon if pole_lon is not None else lon),
-            ("scale_factor", k),
-            ("false_easting", fe),
-            ("false_northing", fn),
-        ]
-    elif ct in (3, 9815):  # Hotine oblique mercator, variant A / B
-        clat, clon = f(_CENTER_LAT_KEYS), f(_CENTER_LON_KEYS)
-        az = f((_AZIMUTH_ANGLE,))
-        rect = f((_RECTIFIED_GRID_ANGLE,), 90.0)
-        name = "Hotine_Oblique_Mercator" if ct == 3 else "Hotine_Oblique_Mercator_Azimuth_Center"
-        params = [
-            ("latitude_of_center", clat),
-            ("longitude_of_center", clon),
-            ("azimuth", az),
-            ("rectified_grid_angle", rect),
-            ("scale_factor", f((_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)),
-            ("false_easting", f(_CENTER_FE_KEYS)),
-            ("false_northing", f(_CENTER_FN_KEYS)),
-        ]
-    elif ct == 4:  # Laborde oblique mercator
-        name = "Laborde_Oblique_Mercator"
-        params = [
-            ("latitude_of_center", f(_CENTER_LAT_KEYS)),
-            ("longitude_of_center", f(_CENTER_LON_KEYS)),
-            ("azimuth", f((_AZIMUTH_ANGLE,))),
-            ("scale_factor", f((_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)),
-            ("false_easting", f(_CENTER_FE_KEYS)),
-            ("false_northing", f(_CENTER_FN_KEYS)),
-        ]
-    elif ct == 8:  # LCC 2SP
-        name = "Lambert_Conformal_Conic_2SP"
-        params = [
-            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
-            ("standard_parallel_2", f((_STD_PARALLEL_2,))),
-            ("latitude_of_origin", f(_ORIGIN_LAT_KEYS)),
-            ("central_meridian", f(_ORIGIN_LON_KEYS)),
-            ("false_easting", f(_ORIGIN_FE_KEYS)),
-            ("false_northing", f(_ORIGIN_FN_KEYS)),
-        ]
-    elif ct in (11, 13):  # Albers, equidistant conic
-        name = "Albers_Conic_Equal_Area" if ct == 11 else "Equidistant_Conic"
-        params = [
-            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
-            ("standard_parallel_2", f((_STD_PARALLEL_2,))),
-            ("latitude_of_center", f(_ORIGIN_LAT_KEYS)),
-            ("longitude_of_center", f(_ORIGIN_LON_KEYS)),
-            ("false_easting", f(_ORIGIN_FE_KEYS)),
-            ("false_northing", f(_ORIGIN_FN_KEYS)),
-        ]
-    elif ct in (10, 12, 19, 21):  # azimuthal projections: centre point
-        name = {
-            10: "Lambert_Azimuthal_Equal_Area",
-            12: "Azimuthal_Equidistant",
-            19: "Gnomonic",
-            21: "Orthographic",
-        }[ct]
-        params = [
-            ("latitude_of_center" if ct in (10, 12) else "latitude_of_origin", f(_CENTER_LAT_KEYS)),
-            ("longitude_of_center" if ct in (10, 12) else "central_meridian", f(_CENTER_LON_KEYS)),
-            ("false_easting", f(_CENTER_FE_KEYS)),
-            ("false_northing", f(_CENTER_FN_KEYS)),
-        ]
-    elif ct in (18, 22, 26):  # Cassini, polyconic, NZMG
-        name = {18: "Cassini_Soldner", 22: "Polyconic", 26: "New_Zealand_Map_Grid"}[ct]
-        params = [
-            ("latitude_of_origin", lat),
-            ("central_meridian", lon),
-            ("false_easting", fe),
-            ("false_northing", fn),
-        ]
-    elif ct == 20:  # Miller
-        name = "Miller_Cylindrical"
-        params = [
-            ("latitude_of_center", f(_CENTER_LAT_KEYS)),
-            ("longitude_of_center", f(_CENTER_LON_KEYS)),
-            ("false_easting", f(_CENTER_FE_KEYS)),
-            ("false_northing", f(_CENTER_FN_KEYS)),
-        ]
-    elif ct in (23, 24, 25):  # Robinson, sinusoidal, Van der Grinten
-        name = {23: "Robinson", 24: "Sinusoidal", 25: "VanDerGrinten"}[ct]
-        params = [
-            ("longitude_of_center" if ct == 24 else "central_meridian", f(_CENTER_LON_KEYS)),
-            ("false_easting", f(_CENTER_FE_KEYS)),
-            ("false_northing", f(_CENTER_FN_KEYS)),
-        ]
-    elif ct == 17:  # equirectangular
-        name = "Equirectangular"
-        params = [
-            ("latitude_of_origin", f(_CENTER_LAT_KEYS)),
-            ("central_meridian", f(_CENTER_LON_KEYS)),
-            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
-            ("false_easting", f(_FE_KEYS)),
-            ("false_northing", f(_FN_KEYS)),
-        ]
-    elif ct == 28:  # cylindrical equal area
-        name = "Cylindrical_Equal_Area"
-        params = [
-            ("standard_parallel_1", f((_STD_PARALLEL_1,))),
-            ("central_meridian", lon),
-            ("false_easting", fe),
-            ("false_northing", fn),
-        ]
-    else:
+    method = _PROJECTIONS.get(ct)
+    if method is None:
         return None
-    body = ",".join(f"PARAMETER[{_q(n)},{_num(v)}]" for n, v in params)
-    return f"PROJECTION[{_q(name)}],{body}"
+    if ct == _CT_MERCATOR and _double(keys, _STD_PARALLEL_1) is not None:
+        method = _MERCATOR_2SP
+    values = [(p.name, _first(keys, p.keys, p.default)) for p in method.params]
+    if method.name == "Mercator_1SP" and values[0][1] != 0:
+        # Mercator (variant A) is defined on the equator only; GDAL builds
+        # the CRS but PROJ then refuses to export it, and the file ends up
+        # with no CRS. Say so up front.
+        raise CRSError("Mercator 1SP with a non-zero latitude of origin")
+    body = ",".join(
+        f"PARAMETER[{_q(name)},{_num(value)}]"
+        for (name, value), param in zip(values, method.params, strict=True)
+        if not (param.omit_if_zero and value == 0)
+    )
+    return f"PROJECTION[{_q(method.name)}],{body}"
 
 
 # --------------------------------------------------------------------------
 # The CRS builder.
 
 
-def crs_from_geokeys(keys: Mapping[int, GeoKeyValue], *, path: str = "") -> pyproj.CRS | None:
+def crs_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS | None:
     """Build the CRS described by decoded geokeys, as GDAL would.
 
     Args:
         keys: The output of `parse_geokey_directory`.
-        path: The file path (kept for symmetry with the other decoders; this
-            function never raises for a CRS it cannot build).
 
     Returns:
         The CRS, or None when the keys describe none or describe one PROJ
-        cannot represent (GDAL then reports no CRS either). Vertical keys are
-        ignored, as GDAL's GTiff driver strips the vertical part unless
+        cannot represent (GDAL then reports no CRS either). This function
+        never raises for a CRS it cannot build. Vertical keys are ignored, as
+        GDAL's GTiff driver strips the vertical part unless
         GTIFF_REPORT_COMPD_CS is set.
     """
-    del path
     if not keys:
         return None
     try:
@@ -835,25 +882,33 @@ def _official_match(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> pyproj.
     angular unit is the degree; it keeps its own definition unless the
     database one is equivalent (axis order aside).
     """
-    if crs.to_json_dict().get("id") is not None or crs.name in ("", "unnamed", "unknown"):
-        return crs
-    if not (crs.is_projected or crs.is_geographic) or crs.type_name.startswith("Bound"):
-        return crs
-    if crs.is_projected and _valid_code(_short(keys, _PROJECTED_CS_TYPE), projected=True):
-        return crs
-    if crs.is_geographic and _valid_code(_short(keys, _GEOGRAPHIC_TYPE), projected=False):
-        return crs
-    if len(crs.axis_info) != 2:
-        return crs
-    geog = crs.geodetic_crs
-    if geog is None or not geog.axis_info:
-        return crs
-    if abs(geog.axis_info[0].unit_conversion_factor - math.pi / 180) > 1e-15:
+    if _has_code(crs, keys) or not _is_2d_in_degrees(crs):
         return crs
     ref = _crs_by_name(crs.name)
     if ref is None or ref.is_projected != crs.is_projected or len(ref.axis_info) != 2:
         return crs
     return ref if crs.equals(ref, ignore_axis_order=True) else crs
+
+
+def _has_code(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> bool:
+    """Whether the CRS has (or GDAL gave it) an EPSG code, or no name to look up."""
+    if crs.to_json_dict().get("id") is not None or crs.name in ("", "unnamed", "unknown"):
+        return True
+    if crs.is_projected:
+        return _valid_code(_short(keys, _PROJECTED_CS_TYPE), projected=True)
+    if crs.is_geographic and not crs.type_name.startswith("Bound"):
+        return _valid_code(_short(keys, _GEOGRAPHIC_TYPE), projected=False)
+    # Neither projected nor geographic (or a bound CRS): nothing to match.
+    return True
+
+
+def _is_2d_in_degrees(crs: pyproj.CRS) -> bool:
+    if crs.type_name.startswith("Bound") or len(crs.axis_info) != 2:
+        return False
+    geog = crs.geodetic_crs
+    if geog is None or not geog.axis_info:
+        return False
+    return abs(geog.axis_info[0].unit_conversion_factor - math.pi / 180) <= 1e-15
 
 
 @cache
@@ -881,44 +936,58 @@ def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | Non
     if model in (None, _USER_DEFINED) and pcs is not None and pcs != _USER_DEFINED:
         # GDAL ticket #3019: a PCS code without a model type means projected.
         model = _MODEL_PROJECTED
-
-    if model not in (_MODEL_PROJECTED, _MODEL_GEOGRAPHIC, _MODEL_GEOCENTRIC):
-        pe = _ascii(keys, _PCS_CITATION)
-        if pe is not None and _ESRI_PE_PREFIX in pe:
-            return pe[pe.index(_ESRI_PE_PREFIX) + len(_ESRI_PE_PREFIX) :]
-        name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
-        unit = _proj_linear_unit(keys, None)
-        return f"LOCAL_CS[{_q(name)},{unit}]"
-
-    if model == _MODEL_GEOCENTRIC:
-        name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
-        g = _build_geog(keys, None)
-        datum, pm, _unit = g.wkt_parts()
-        unit = _proj_linear_unit(keys, None)
-        return (
-            f"GEOCCS[{_q(name)},{datum},{pm},{unit},"
-            'AXIS["Geocentric X",OTHER],AXIS["Geocentric Y",OTHER],AXIS["Geocentric Z",NORTH]]'
-        )
-
+    if model == _MODEL_PROJECTED:
+        return _projected(keys)
     if model == _MODEL_GEOGRAPHIC:
-        g = _build_geog(keys, None)
-        if g.gcs_code is not None:
-            epsg = _epsg_crs(g.gcs_code)
-            # GDAL takes a dynamic-datum geographic CRS (WGS 84 among them)
-            # whole from EPSG, whatever the other geographic keys say.
-            if epsg is not None and (_only_gcs_code(keys) or _is_dynamic(epsg)):
-                return epsg
-        return g.wkt(axes=True)
+        return _geographic(keys)
+    if model == _MODEL_GEOCENTRIC:
+        return _geocentric(keys)
+    return _local(keys)
 
-    # Projected.
+
+def _esri_pe(citation: str | None) -> str | None:
+    """The WKT of an "ESRI PE String = ..." citation."""
+    if citation is None or _ESRI_PE_PREFIX not in citation:
+        return None
+    return citation[citation.index(_ESRI_PE_PREFIX) + len(_ESRI_PE_PREFIX) :]
+
+
+def _local(keys: Mapping[int, GeoKeyValue]) -> str:
+    """No usable model type: an ESRI PE string, else a LOCAL_CS."""
+    pe = _esri_pe(_ascii(keys, _PCS_CITATION))
+    if pe is not None:
+        return pe
+    name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+    return f"LOCAL_CS[{_q(name)},{_proj_linear_unit(keys, None)}]"
+
+
+def _geocentric(keys: Mapping[int, GeoKeyValue]) -> str:
+    name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+    datum, pm, _unit = _build_geog(keys, None).wkt_parts()
+    unit = _proj_linear_unit(keys, None)
+    return (
+        f"GEOCCS[{_q(name)},{datum},{pm},{unit},"
+        'AXIS["Geocentric X",OTHER],AXIS["Geocentric Y",OTHER],AXIS["Geocentric Z",NORTH]]'
+    )
+
+
+def _geographic(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
+    g = _build_geog(keys, None)
+    epsg = _epsg_crs(g.gcs_code) if g.gcs_code is not None else None
+    # GDAL takes a dynamic-datum geographic CRS (WGS 84 among them) whole
+    # from EPSG, whatever the other geographic keys say.
+    if epsg is not None and (_only_gcs_code(keys) or _is_dynamic(epsg)):
+        return epsg
+    return g.wkt(axes=True)
+
+
+def _projected(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
+    pcs = _short(keys, _PROJECTED_CS_TYPE)
     epsg_pcs = _epsg_crs(pcs) if pcs is not None and pcs != _USER_DEFINED else None
     if epsg_pcs is not None and not epsg_pcs.is_projected:
         epsg_pcs = None
-    simple = all(
-        k not in keys
-        for k in (_PROJECTION, _PROJ_COORD_TRANS, _GEOGRAPHIC_TYPE, _GEOG_DATUM, _GEOG_ELLIPSOID)
-    )
-    if epsg_pcs is not None and simple:
+    overrides = (_PROJECTION, _PROJ_COORD_TRANS, _GEOGRAPHIC_TYPE, _GEOG_DATUM, _GEOG_ELLIPSOID)
+    if epsg_pcs is not None and all(k not in keys for k in overrides):
         # GDAL imports the PCS straight from EPSG when it is (nearly) the only
         # key, honouring only an overridden ProjLinearUnitsGeoKey.
         return _with_linear_units(epsg_pcs, keys)
@@ -928,38 +997,48 @@ def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | Non
         gcs_from_pcs = _code_of_crs(epsg_pcs.geodetic_crs)
     g = _build_geog(keys, gcs_from_pcs)
     unit = _proj_linear_unit(keys, epsg_pcs)
+    name = epsg_pcs.name if epsg_pcs is not None else _projected_name(keys)
+    pe = _esri_pe(name)
+    if pe is not None:
+        return pe
+    ct = _short(keys, _PROJ_COORD_TRANS)
+    proj = _projection_wkt(ct, keys) if ct is not None else None
+    if proj is not None:
+        # No AXIS: PROJ then picks the method's natural axes (west/south for
+        # the south-oriented TM), as it does for GDAL's WKT.
+        return f"PROJCS[{_q(name)},{g.wkt(axes=False)},{proj},{unit}]"
+    conversion = _conversion(keys, epsg_pcs) if ct is None else None
+    if conversion is None:
+        # GDAL falls back to a LOCAL_CS named after the projected CRS.
+        return f"LOCAL_CS[{_q(name)},{unit}]"
+    return _projected_from_json(name, g, conversion, unit)
+
+
+def _projected_name(keys: Mapping[int, GeoKeyValue]) -> str:
     name = _ascii(keys, _PCS_CITATION) or ""
     if not name or name.lower().startswith("lunits = "):
         # A citation holding only the unit: GDAL names the CRS from GTCitation.
         name = _ascii(keys, _GT_CITATION) or "unnamed"
-    if epsg_pcs is not None:
-        name = epsg_pcs.name
-    if _ESRI_PE_PREFIX in name:
-        return name[name.index(_ESRI_PE_PREFIX) + len(_ESRI_PE_PREFIX) :]
+    return name
 
-    ct = _short(keys, _PROJ_COORD_TRANS)
-    if ct is not None:
-        proj = _projection_wkt(ct, keys)
-        if proj is None:
-            # GDAL falls back to a LOCAL_CS named after the projected CRS.
-            return f"LOCAL_CS[{_q(name)},{unit}]"
-        return (
-            # No AXIS: PROJ then picks the method's natural axes (west/south
-            # for the south-oriented TM), as it does for GDAL's WKT.
-            f"PROJCS[{_q(name)},{g.wkt(axes=False)},{proj},{unit}]"
-        )
-    # No coordinate transformation key: libgeotiff takes the conversion from
-    # ProjectionGeoKey (an EPSG conversion code), else from the PCS code.
-    conversion: dict[str, object] | None = None
+
+def _conversion(
+    keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | None
+) -> dict[str, object] | None:
+    """The PROJJSON conversion when no ProjCoordTransGeoKey is given.
+
+    libgeotiff takes it from ProjectionGeoKey (an EPSG conversion code),
+    else from the PCS code.
+    """
     proj_code = _short(keys, _PROJECTION)
     if proj_code is not None and proj_code != _USER_DEFINED:
         conversion = _epsg_conversion(proj_code)
-    if conversion is None and epsg_pcs is not None:
-        conv = epsg_pcs.to_json_dict().get("conversion")
-        conversion = conv if isinstance(conv, dict) else None
-    if conversion is None:
-        return f"LOCAL_CS[{_q(name)},{unit}]"
-    return _projected_from_json(name, g, conversion, unit)
+        if conversion is not None:
+            return conversion
+    if epsg_pcs is None:
+        return None
+    conv = epsg_pcs.to_json_dict().get("conversion")
+    return conv if isinstance(conv, dict) else None
 
 
 def _epsg_conversion(code: int) -> dict[str, object] | None:
