@@ -11,6 +11,7 @@ parse as numbers.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Final
 
 import attrs
@@ -112,10 +113,14 @@ def grid_mapping_attrs(crs: CRS | None, transform: Affine) -> dict[str, Any]:
     attrs_: dict[str, Any] = {}
     if crs is not None:
         try:
-            attrs_ = dict(crs.to_cf())
+            with warnings.catch_warnings():
+                # pyproj warns when CF cannot hold a parameter; crs_wkt keeps it.
+                warnings.simplefilter("ignore", UserWarning)
+                attrs_ = dict(crs.to_cf())
         except KeyError:  # pyproj cannot express some CRSs as CF
             attrs_ = {}
-        wkt = crs.to_wkt("WKT1_GDAL") or crs.to_wkt()
+        # With its axes, as GDAL writes it (the same CRS for rasterio and pyproj).
+        wkt = crs.to_wkt("WKT1_GDAL", output_axis_rule=True) or crs.to_wkt()
         attrs_["spatial_ref"] = wkt
         attrs_["crs_wkt"] = wkt
     attrs_["GeoTransform"] = " ".join(str(float(v)) for v in transform.to_gdal())
