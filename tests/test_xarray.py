@@ -23,14 +23,13 @@ import pytest
 xr = pytest.importorskip("xarray")
 pytest.importorskip("rioxarray")
 
+from rasterio.crs import CRS as RioCRS  # noqa: E402
+
 from corpus import CORPUS, params, tiff_entries  # noqa: E402
 from make_fixtures import make_fixtures  # noqa: E402
 from test_corpus import CRS_REFUSED, LOSSY, UNSUPPORTED, YCBCR_JPEG  # noqa: E402
-from rasterio.crs import CRS as RioCRS  # noqa: E402
-
 from trio_geotiff import _blocking  # noqa: E402
-from trio_geotiff.errors import CorruptFileError  # noqa: E402
-from trio_geotiff.errors import InvalidArgumentError  # noqa: E402
+from trio_geotiff.errors import CorruptFileError, InvalidArgumentError  # noqa: E402
 
 # rioxarray (the oracle, and `.rio` on our arrays) multiplies Affines with `*`.
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
