@@ -134,7 +134,10 @@ async def test_portal_hands_back_errors_raised_while_starting() -> None:
 
 @pytest.fixture(scope="module")
 def sidecar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """scene.tif (no internal overviews) with a .ovr (2 levels) and a .msk; bare.tif alone."""
+    """scene.tif (no internal overviews) with a .ovr (2 levels), a .msk and its .msk.ovr.
+
+    bare.tif is the same file without sidecars.
+    """
     root = tmp_path_factory.mktemp("sidecars")
     profile: dict[str, Any] = {
         "driver": "GTiff",
@@ -156,8 +159,7 @@ def sidecar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ds.write_mask(mask)
     with rasterio.Env(TIFF_USE_OVR=True), rasterio.open(root / "scene.tif", "r+") as ds:
         ds.build_overviews([2, 4])  # an external .ovr
-    # GDAL put the mask's overviews in a sidecar of the sidecar, which is not read here.
-    (root / "scene.tif.msk.ovr").unlink()
+    assert (root / "scene.tif.msk.ovr").exists()  # the mask's overviews, beside the .msk
     with rasterio.open(root / "bare.tif", "w", **profile) as ds:
         ds.write(data)
     assert (root / "scene.tif.ovr").exists()
@@ -170,11 +172,12 @@ async def test_sidecars_are_used_and_counted(sidecar_dir: Path) -> None:
     assert [(o.width, o.height) for o in tif.overviews] == [(128, 64), (64, 32)]
     assert tif.mask_kind == "mask"
     before = tif.statistics()
-    assert before.requests == 3  # the file, its .ovr and its .msk (one request each)
+    assert before.requests == 4  # the file, its .ovr, .msk and .msk.ovr (one request each)
     arr = await tif.overviews[1].read(masked=True)
     with rasterio.open(sidecar_dir / "scene.tif", overview_level=1) as ods:
         assert np.array_equal(arr.data, ods.read())
         assert np.array_equal(arr.mask, ods.dataset_mask() > 0)
+    assert not arr.mask[:, :4].any()  # from the .msk.ovr
     full = await tif.read(masked=True)
     with rasterio.open(sidecar_dir / "scene.tif") as ds:
         assert np.array_equal(full.mask, ds.dataset_mask() > 0)
@@ -229,7 +232,7 @@ def http_store(handle: HTTPServerHandle) -> HTTPStore:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("suffix", [".ovr", ".msk", ".aux.xml"])
+@pytest.mark.parametrize("suffix", [".ovr", ".msk", ".msk.ovr", ".aux.xml"])
 async def test_a_sidecar_the_store_refuses_is_ignored_with_a_warning(
     http: HTTPServerHandle, suffix: str
 ) -> None:
@@ -241,6 +244,9 @@ async def test_a_sidecar_the_store_refuses_is_ignored_with_a_warning(
     assert statuses["scene.tif"] in (200, 206)
     assert (len(tif.overviews) == 0) == (suffix == ".ovr")
     assert (tif.mask_kind == "mask") == (suffix != ".msk")
+    if tif.overviews:
+        has_mask = suffix not in (".msk", ".msk.ovr")
+        assert (tif.overviews[0].mask_kind == "mask") == has_mask
 
 
 @pytest.mark.network
@@ -249,7 +255,7 @@ async def test_sidecars_are_fetched_under_the_files_limiter(http: HTTPServerHand
     limiter = trio.CapacityLimiter(1)
     await GeoTIFF.open("scene.tif", store=http_store(http), sidecars=True, limiter=limiter)
     stats = http.stats()
-    assert stats.requests_total == 4  # the file, .ovr, .msk, .aux.xml (absent)
+    assert stats.requests_total == 5  # the file, .ovr, .msk, .msk.ovr, .aux.xml (absent)
     assert stats.max_waiting == 1
 
 

@@ -569,7 +569,8 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
             coalesce_gap: Block byte ranges closer than this are fetched in one request.
             max_decoded_bytes: Ceiling on the bytes one read may decode.
             sidecars: Also look for GDAL's external overviews (``path + ".ovr"``),
-                mask (``path + ".msk"``) and PAM metadata (``path + ".aux.xml"``),
+                mask (``path + ".msk"``, and its overviews ``path + ".msk.ovr"``)
+                and PAM metadata (``path + ".aux.xml"``),
                 as GDAL does for local files. Off by default: on object stores
                 each lookup is a request. A sidecar that cannot be used is
                 ignored, as GDAL ignores it (with a `RuntimeWarning` when it
@@ -759,8 +760,8 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
     def statistics(self) -> Statistics:
         """Counters for this file: requests, bytes, coalesced ranges, blocks decoded.
 
-        Summed over every object read for it: the file, and its ``.ovr`` and
-        ``.msk`` sidecars when they are used.
+        Summed over every object read for it: the file, and its ``.ovr``,
+        ``.msk`` and ``.msk.ovr`` sidecars when they are used.
         """
         snapshots = [source.statistics() for source in self._dataset.sources]
         return Statistics(

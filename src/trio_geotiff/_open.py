@@ -1,7 +1,8 @@
 """Opening a GeoTIFF: the object and its sidecars, parsed once into a `Dataset`.
 
 `open_dataset` fetches the main object and, when asked, GDAL's sidecars
-(``.ovr`` overviews, ``.msk`` mask, ``.aux.xml`` PAM metadata) concurrently,
+(``.ovr`` overviews, ``.msk`` mask and its ``.msk.ovr`` overviews, ``.aux.xml``
+PAM metadata) concurrently,
 then describes the file once: GeoKeys, georeferencing, GDAL metadata merged
 with PAM, the overviews in GDAL's order and each raster's mask image. The
 `Dataset` is frozen; `GeoTIFF` and `Overview` only read it.
@@ -111,6 +112,8 @@ class _Opened:
 class _Sidecars:
     ovr: _Opened | None = None
     msk: _Opened | None = None
+    msk_ovr: _Opened | None = None
+    """The ``.msk``'s own overviews (``path.msk.ovr``), which GDAL writes beside it."""
     pam: PAMInfo | None = None
 
 
@@ -180,8 +183,15 @@ async def open_dataset(path: str, store: Any, options: OpenOptions) -> Dataset:
         if options.sidecars:
             group.start_soon(functools.partial(sidecar, "ovr", ".ovr"))
             group.start_soon(functools.partial(sidecar, "msk", ".msk"))
+            group.start_soon(functools.partial(sidecar, "msk_ovr", ".msk.ovr"))
             group.start_soon(pam)
-    sidecars = _Sidecars(found.get("ovr"), found.get("msk"), found.get("pam"))
+    msk = found.get("msk")
+    sidecars = _Sidecars(
+        found.get("ovr"),
+        msk,
+        found.get("msk_ovr") if msk is not None else None,
+        found.get("pam"),
+    )
     return describe(found["main"], sidecars)
 
 
@@ -263,9 +273,8 @@ def describe(main: _Opened, sidecars: _Sidecars) -> Dataset:
         )
         for ov, ov_ctx in _overview_images(image, main, sidecars.ovr)
     )
-    sources = [ctx.source] + [
-        opened.ctx.source for opened in (sidecars.ovr, sidecars.msk) if opened is not None
-    ]
+    used = (sidecars.ovr, sidecars.msk, sidecars.msk_ovr)
+    sources = [ctx.source] + [opened.ctx.source for opened in used if opened is not None]
     return Dataset(
         path=path,
         ifd=ifd,
@@ -383,9 +392,10 @@ def _mask_images(opened: _Opened, sidecars: _Sidecars) -> list[ImageRef]:
             for im in _describe(ovr, list(enumerate(ovr.ifds)))
             if im.is_mask and ovr.ifds[im.ifd_index].parent is None
         ]
-    if sidecars.msk is not None:
-        msk = sidecars.msk
-        # A .msk sidecar: every image of its main chain is a mask (full resolution first).
-        chain = [(i, ifd) for i, ifd in enumerate(msk.ifds) if ifd.parent is None]
-        masks += [(im, msk.ctx) for im in _describe(msk, chain)]
+    for msk in (sidecars.msk, sidecars.msk_ovr):
+        if msk is not None:
+            # A .msk sidecar (and its .msk.ovr): every image of the main chain
+            # is a mask, full resolution first.
+            chain = [(i, ifd) for i, ifd in enumerate(msk.ifds) if ifd.parent is None]
+            masks += [(im, msk.ctx) for im in _describe(msk, chain)]
     return masks
