@@ -268,3 +268,197 @@ CRAFTED: dict[str, Callable[[], bytes]] = _cases()
 
 KNOWN_BUGS: dict[str, str] = {}
 """Crafted inputs that still expose an open bug (none: all reported ones are fixed)."""
+
+
+# -- issue 10: hostile inputs with the library's default settings --------------
+#
+# Each is small on disk and costs gigabytes only once decoded; tests/test_hardening.py
+# reads them in a child process under RLIMIT_AS with the default settings.
+
+SAMPLE_FORMATS = {"uint": 1, "int": 2, "float": 3, "complex": 6}
+"""TIFF SampleFormat codes (6: complex float)."""
+
+
+def many_samples(samples: int, bits: int = 8, kind: str = "uint", *, tile: int = 256) -> bytes:
+    """A 512x512 tiled image of ``samples`` interleaved samples a pixel, in a few hundred bytes.
+
+    Every tile is uncompressed and 64 bytes long (GDAL pads short blocks), so
+    the file is tiny while one decoded tile is ``tile * tile * samples * bits / 8`` bytes.
+    """
+    side = 512
+    tiles = (side // tile) ** 2
+    tags: Tags = {
+        256: (4, (side,)),
+        257: (4, (side,)),
+        258: (3, (bits,) * min(samples, 4)),
+        259: (3, (1,)),
+        262: (3, (1,)),
+        277: (3, (samples,)),
+        284: (3, (1,)),
+        322: (3, (tile,)),
+        323: (3, (tile,)),
+        324: (4, (DATA,) * tiles),
+        325: (4, (64,) * tiles),
+        339: (3, (SAMPLE_FORMATS[kind],)),
+    }
+    # BitsPerSample has one value per sample; readers take the first when short,
+    # and writing 55,551 of them would make the file 111 KB for nothing.
+    return build([tags], _pixels(64))
+
+
+def nodata_many_bands(bands: int, side: int = 512) -> bytes:
+    """``bands`` float32 bands (planar, one Deflate strip each, all the same) with nodata -9999.
+
+    The top half of every band is nodata, the bottom half a ramp: the dataset
+    mask is False on the top half only.
+    """
+    import imagecodecs
+    import numpy as np
+
+    band = np.zeros((side, side), np.float32)
+    band[: side // 2] = -9999.0
+    band[side // 2 :] = np.arange(side, dtype=np.float32)[None, :] + 1
+    strip = imagecodecs.zlib_encode(band.tobytes(), level=9)
+    tags: Tags = {
+        256: (4, (side,)),
+        257: (4, (side,)),
+        258: (3, (32,) * bands),
+        259: (3, (8,)),
+        262: (3, (1,)),
+        273: (4, (DATA,) * bands),
+        277: (3, (bands,)),
+        278: (4, (side,)),
+        279: (4, (len(strip),) * bands),
+        284: (3, (2,)),
+        339: (3, (3,) * bands),
+        42113: (2, b"-9999\x00"),
+    }
+    return build([tags], strip)
+
+
+WIDE_WIDTH = 1 << 20
+WIDE_ROWS_PER_STRIP = 7
+"""The wide stripped file: 1,048,576 float32 columns in 7-row (29 MB) Deflate strips."""
+
+
+def wide_strips(height: int = 1024) -> bytes:
+    """A 1,048,576-pixel-wide float32 image in 7-row Deflate strips (one stream shared by all).
+
+    Pixel ``(row, col)`` is ``col % 1000``. A 512x512 window touches 74 strips,
+    which decode to 2.17 GB for 1 MiB of output.
+    """
+    import imagecodecs
+    import numpy as np
+
+    row = (np.arange(WIDE_WIDTH) % 1000).astype(np.float32)
+    strip = imagecodecs.zlib_encode(np.tile(row, WIDE_ROWS_PER_STRIP).tobytes(), level=6)
+    strips = -(-height // WIDE_ROWS_PER_STRIP)
+    tags: Tags = {
+        256: (4, (WIDE_WIDTH,)),
+        257: (4, (height,)),
+        258: (3, (32,)),
+        259: (3, (8,)),
+        262: (3, (1,)),
+        273: (4, (DATA,) * strips),
+        277: (3, (1,)),
+        278: (4, (WIDE_ROWS_PER_STRIP,)),
+        279: (4, (len(strip),) * strips),
+        339: (3, (3,)),
+    }
+    return build([tags], strip)
+
+
+def _tiled(side: int, tile: int, offsets: list[int], counts: list[int], *, comp: int) -> Tags:
+    """Tags of a 1-band uint8 tiled image with the given block table."""
+    return {
+        256: (4, (side,)),
+        257: (4, (side,)),
+        258: (3, (8,)),
+        259: (3, (comp,)),
+        262: (3, (1,)),
+        277: (3, (1,)),
+        322: (3, (tile,)),
+        323: (3, (tile,)),
+        324: (4, tuple(offsets)),
+        325: (4, tuple(counts)),
+    }
+
+
+def tile_pixels(side: int, tile: int, index: int) -> bytes:
+    """The pixels of tile ``index`` in the files below: a pattern unique to the tile."""
+    return bytes((index * 7 + i * 3 + i // tile) % 256 for i in range(tile * tile))
+
+
+def _blocks(blocks: list[bytes], gap: int = 0) -> tuple[bytes, list[int], list[int]]:
+    """Blocks laid out from `DATA` with ``gap`` bytes between: (data, offsets, counts)."""
+    data, offsets, counts = bytearray(), [], []
+    for b in blocks:
+        offsets.append(DATA + len(data))
+        counts.append(len(b))
+        data += b + bytes(gap)
+    return bytes(data), offsets, counts
+
+
+ZSTD_GARBAGE_FRAME = b"\x28\xb5\x2f\xfd" + b"\xff" * 60
+"""A ZSTD frame whose header descriptor sets the reserved bit: no decoder accepts it."""
+
+
+def zstd_corrupt_tiles(side: int = 1024, tile: int = 64) -> bytes:
+    """A tiled ZSTD image where every other tile's frame header is garbage.
+
+    Blocks are 4 KiB apart so that, with ``coalesce_gap=0``, each is its own
+    request: many are in flight when the first bad one is decoded.
+    """
+    import imagecodecs
+
+    n = (side // tile) ** 2
+    blocks = [
+        ZSTD_GARBAGE_FRAME if i % 2 else imagecodecs.zstd_encode(tile_pixels(side, tile, i))
+        for i in range(n)
+    ]
+    data, offsets, counts = _blocks(blocks, gap=4096)
+    return build([_tiled(side, tile, offsets, counts, comp=50000)], data)
+
+
+def zero_tile_offsets(side: int = 64, tile: int = 32) -> bytes:
+    """Deflate tiles whose TileOffsets are all 0 while their TileByteCounts are not.
+
+    (Uncompressed, GDAL would read the header's bytes as pixels; compressed it fails.)
+    """
+    import imagecodecs
+
+    n = (side // tile) ** 2
+    blocks = [imagecodecs.zlib_encode(tile_pixels(side, tile, i)) for i in range(n)]
+    data, _offsets, counts = _blocks(blocks)
+    return build([_tiled(side, tile, [0] * n, counts, comp=8)], data)
+
+
+def tile_past_end(*, complete: bool, side: int = 64, tile: int = 32) -> bytes:
+    """Deflate tiles; the last one's byte count runs 1000 bytes past the end of the file.
+
+    ``complete``: the last tile's whole stream is in the file (only its byte
+    count overshoots); otherwise the file ends in the middle of the stream.
+    """
+    import imagecodecs
+
+    n = (side // tile) ** 2
+    blocks = [imagecodecs.zlib_encode(tile_pixels(side, tile, i)) for i in range(n)]
+    data, offsets, counts = _blocks(blocks)
+    # The IFD goes before the data here (build puts data first), so the last
+    # block is the end of the file: lay the data out after a first IFD pass.
+    return _data_last(_tiled(side, tile, offsets, counts, comp=8), data, complete=complete)
+
+
+def _data_last(tags: Tags, data: bytes, *, complete: bool) -> bytes:
+    """``tags`` with its blocks at the end of the file, the last block's count 1000 too long."""
+    probe = build([tags | {324: (4, (0,) * len(tags[324][1]))}], b"")
+    base = len(probe) + (len(probe) & 1)
+    offsets = tuple(o - DATA + base for o in tags[324][1])
+    counts = list(tags[325][1])
+    last = counts[-1]
+    counts[-1] = last + 1000
+    out = build([tags | {324: (4, offsets), 325: (4, tuple(counts))}], b"")
+    out += bytes(base - len(out)) + data
+    if not complete:
+        out = out[: len(out) - last // 2]
+    return out
