@@ -866,68 +866,12 @@ def crs_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS | None:
         crs = built if isinstance(built, pyproj.CRS) else pyproj.CRS.from_wkt(built)
         # PROJ accepts some definitions it cannot express (Mercator 1SP with a
         # non-zero latitude of origin); GDAL then fails to export them.
-        if not crs.to_wkt():
-            return None
-        return _official_match(crs, keys)
+        # No look-up of a code-less CRS by its name: GDAL 3.10 makes none.
+        return crs if crs.to_wkt() else None
     except CRSError:
         # Decision (docs/crs.md): keys PROJ refuses give no CRS rather than a
         # failed open, matching rasterio's crs=None for the same files.
         return None
-
-
-def _official_match(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS:
-    """Swap a code-less CRS for the database CRS of the same name, as GDAL does.
-
-    GDAL looks the name up only when it set no EPSG code itself and the
-    angular unit is the degree; it keeps its own definition unless the
-    database one is equivalent (axis order aside).
-    """
-    if _has_code(crs, keys) or not _is_2d_in_degrees(crs):
-        return crs
-    ref = _crs_by_name(crs.name)
-    if ref is None or ref.is_projected != crs.is_projected or len(ref.axis_info) != 2:
-        return crs
-    return ref if crs.equals(ref, ignore_axis_order=True) else crs
-
-
-def _has_code(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> bool:
-    """Whether the CRS has (or GDAL gave it) an EPSG code, or no name to look up."""
-    if crs.to_json_dict().get("id") is not None or crs.name in ("", "unnamed", "unknown"):
-        return True
-    if crs.is_projected:
-        return _valid_code(_short(keys, _PROJECTED_CS_TYPE), projected=True)
-    if crs.is_geographic and not crs.type_name.startswith("Bound"):
-        return _valid_code(_short(keys, _GEOGRAPHIC_TYPE), projected=False)
-    # Neither projected nor geographic (or a bound CRS): nothing to match.
-    return True
-
-
-def _is_2d_in_degrees(crs: pyproj.CRS) -> bool:
-    if crs.type_name.startswith("Bound") or len(crs.axis_info) != 2:
-        return False
-    geog = crs.geodetic_crs
-    if geog is None or not geog.axis_info:
-        return False
-    return abs(geog.axis_info[0].unit_conversion_factor - math.pi / 180) <= 1e-15
-
-
-@cache
-def _crs_by_name(name: str) -> pyproj.CRS | None:
-    try:
-        ref = pyproj.CRS.from_user_input(name)
-    except CRSError:
-        return None
-    # GDAL asks for an exact (not approximate) name match.
-    return ref if ref.name == name else None
-
-
-def _valid_code(code: int | None, *, projected: bool) -> bool:
-    if code is None or code == _USER_DEFINED:
-        return False
-    crs = _epsg_crs(code)
-    if crs is None:
-        return False
-    return crs.is_projected if projected else crs.is_geographic
 
 
 def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | None:
