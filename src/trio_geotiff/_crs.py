@@ -294,8 +294,9 @@ def _linear_unit(code: int) -> tuple[str, float] | None:
 # GDAL's SRS_UA_DEGREE_CONV: the degree as WKT1 prints it.
 _DEGREE = 0.0174532925199433
 
-# libgeotiff's own names and sizes (in degrees) for the common angular units;
-# the PROJ database's factors differ in the last digits.
+# Names and sizes (in degrees) of the common angular units as GDAL gets them
+# from libgeotiff (a grad is exactly 0.9 degree): the factors in pyproj's unit
+# map are rounded, and GDAL's WKT1 would differ in the last digits.
 _ANGLES_IN_DEGREES = {
     9101: ("radian", 180 / math.pi),
     9102: ("degree", 1.0),
