@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from ._backend import TrioGeoTIFFBackendArray as TrioGeoTIFFBackendArray
 from ._backend import TrioGeoTIFFBackendEntrypoint as TrioGeoTIFFBackendEntrypoint
+from ._dask import install_interrupt_hook as _install_interrupt_hook
 from ._handle import FileHandle as FileHandle
 from ._handle import ReadSpec as ReadSpec
 from ._handle import StoreRef as StoreRef
+from ._stack import open_stack as open_stack
+
+_install_interrupt_hook()
 
 __all__ = [
     "FileHandle",
@@ -21,4 +25,5 @@ __all__ = [
     "StoreRef",
     "TrioGeoTIFFBackendArray",
     "TrioGeoTIFFBackendEntrypoint",
+    "open_stack",
 ]

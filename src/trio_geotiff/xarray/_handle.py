@@ -9,6 +9,7 @@ rebuild their HTTP client (and connection pool) when unpickled.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -24,6 +25,7 @@ import numpy.typing as npt
 from trio_geotiff import _blocking
 from trio_geotiff._enums import ColorInterp
 from trio_geotiff._geotiff import GeoTIFF, Overview
+from trio_geotiff._nursery import gather
 from trio_geotiff._source import HeaderBytes
 from trio_geotiff._window import Window
 from trio_geotiff.errors import InvalidArgumentError
@@ -178,38 +180,37 @@ def open_file(
     options: dict[str, Any] | None = None,
 ) -> tuple[GeoTIFF, FileHandle]:
     """Open one file (blocking): the opened file and its handle."""
-    return open_files([path], store, overview_level=overview_level, options=options)[0]
+    return open_files([(store, path)], overview_level=overview_level, options=options)[0]
 
 
 def open_files(
-    paths: Sequence[str],
-    store: Any,
+    locations: Sequence[tuple[Any, str]],
     *,
     overview_level: int | None = None,
     options: dict[str, Any] | None = None,
 ) -> list[tuple[GeoTIFF, FileHandle]]:
-    """Open files concurrently under the process limiter (blocking)."""
-    ref = StoreRef.of(store)
+    """Open ``(store, path)`` files concurrently under the process limiter (blocking)."""
+    refs: dict[int, StoreRef] = {}
+    pairs = []
+    for store, path in locations:
+        ref = refs.get(id(store))
+        if ref is None:
+            ref = refs[id(store)] = StoreRef.of(store)
+        pairs.append((ref, path))
     opts = _options_field(options or {})
-    return _blocking.run(_open_all, ref, list(paths), opts, overview_level)
+    return _blocking.run(_open_all, pairs, opts, overview_level)
 
 
 async def _open_all(
-    ref: StoreRef,
-    paths: list[str],
+    pairs: list[tuple[StoreRef, str]],
     options: tuple[tuple[str, Any], ...],
     overview_level: int | None,
 ) -> list[tuple[GeoTIFF, FileHandle]]:
-    import functools  # noqa: PLC0415
-
-    from trio_geotiff._nursery import gather  # noqa: PLC0415
-
-    tifs = await gather([functools.partial(_opened, ref, p, options, None) for p in paths])
+    tifs = await gather([functools.partial(_opened, ref, p, options, None) for ref, p in pairs])
     out = []
-    for tif in tifs:
+    for tif, (ref, path) in zip(tifs, pairs, strict=True):
         _raster(tif, overview_level)  # a bad level fails at open, naming the file
-        handle = FileHandle(tif.path, ref, tif.header(), overview_level, options)
-        out.append((tif, handle))
+        out.append((tif, FileHandle(path, ref, tif.header(), overview_level, options)))
     return out
 
 
@@ -281,6 +282,16 @@ def nodata_pixels(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.boo
     with np.errstate(over="ignore", invalid="ignore"):
         near = np.abs(values - target) < eps * np.abs(values + target) * 2
     return np.asarray((values == target) | near, dtype=np.bool_)
+
+
+async def read_blocks_async(
+    handles: Sequence[FileHandle], window: Window, bands: Sequence[int], spec: ReadSpec
+) -> npt.NDArray[Any]:
+    """The same window of many files, stacked ``(file, band, y, x)``; reads run concurrently."""
+    blocks = await gather(
+        [functools.partial(read_block_async, h, window, bands, spec) for h in handles]
+    )
+    return np.stack(blocks)
 
 
 def read_block(
