@@ -46,7 +46,11 @@ def test_bad_windows_are_argument_errors() -> None:
     with pytest.raises(InvalidArgumentError, match="north-up") as info:
         Window.from_bounds(0, 0, 10, 10, Affine.rotation(10))
     assert isinstance(info.value, ValueError)
-    assert Window.from_bounds(0, -20, 10, 0, Affine(1, 0, 0, 0, -1, 0)) == Window(0, 0, 10, 20)
+    north_up = Affine(1, 0, 0, 0, -1, 0)
+    assert Window.from_bounds(0, -20, 10, 0, north_up) == Window(0, 0, 10, 20)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InvalidArgumentError, match="whole pixels"):
+            Window.from_bounds(0, -20, bad, 0, north_up)
 
 
 async def test_windows_outside_the_image(cog_dir: Path) -> None:

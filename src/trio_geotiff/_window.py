@@ -66,8 +66,9 @@ class Window:
         bounds computed from a transform map back to the same window.
 
         Raises:
-            InvalidArgumentError: The transform is rotated or degenerate (also
-                a `ValueError`, as rasterio raises).
+            InvalidArgumentError: The transform is rotated or degenerate, or a
+                bound is not a finite number (also a `ValueError`, as rasterio
+                raises).
         """
         if transform.b != 0 or transform.d != 0 or transform.a == 0 or transform.e == 0:
             raise InvalidArgumentError(
@@ -79,6 +80,10 @@ class Window:
             col, row = inverse @ (x, y)
             xs.append(col)
             ys.append(row)
+        if not all(math.isfinite(v) for v in (*xs, *ys)):
+            raise InvalidArgumentError(
+                "", f"bounds {(left, bottom, right, top)} do not map to a window of whole pixels"
+            )
         eps = 1e-6
         col0 = math.floor(min(xs) + eps)
         col1 = math.ceil(max(xs) - eps)
