@@ -658,7 +658,8 @@ def _inverse_flattening(g: _Geog, rf_key: float | None) -> float:
         return _WGS84_RF
     if g.ellipsoid_from_citation and rf_key:
         return rf_key
-    if b == 0.0 or b / a == 1.0:
+    if abs(a - b) < 0.1 or b <= 0 or b > a:
+        # GDAL's OSRCalcInvFlattening: a sphere, or axes it cannot use.
         return 0.0
     rf = a / (a - b)
     # GDAL snaps a computed WGS 84 flattening to the official value.
@@ -1087,13 +1088,14 @@ def _proj_linear_unit(keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | No
         if epsg_pcs is not None and epsg_pcs.axis_info:
             ax = epsg_pcs.axis_info[0]
             return f"UNIT[{_q(ax.unit_name)},{_num(ax.unit_conversion_factor)}]"
-        return 'UNIT["metre",1]'
+        # No unit at all: GDAL writes libgeotiff's default, 1 m named "unknown".
+        return 'UNIT["unknown",1]'
     if code == _USER_DEFINED:
         size = _double(keys, _PROJ_LINEAR_UNIT_SIZE)
         return f'UNIT["unknown",{_num(size or 1.0)}]'
     known = _linear_unit(code)
     if known is None:
-        return 'UNIT["metre",1]'
+        return 'UNIT["unknown",1]'
     return f"UNIT[{_q(known[0])},{_num(known[1])}]"
 
 
