@@ -403,21 +403,27 @@ ZSTD_GARBAGE_FRAME = b"\x28\xb5\x2f\xfd" + b"\xff" * 60
 """A ZSTD frame whose header descriptor sets the reserved bit: no decoder accepts it."""
 
 
-def zstd_corrupt_tiles(side: int = 1024, tile: int = 64) -> bytes:
-    """A tiled ZSTD image where every other tile's frame header is garbage.
+def zstd_corrupt_tiles(side: int = 1024, tile: int = 64, *, group: int = 8) -> bytes:
+    """A tiled ZSTD image whose every tile is a frame with a garbage header.
 
-    Blocks are 4 KiB apart so that, with ``coalesce_gap=0``, each is its own
-    request: many are in flight when the first bad one is decoded.
+    Tiles come in runs of ``group`` adjacent blocks separated by 64 KiB: read
+    with a ``coalesce_gap`` below that, each run is one request of ``group``
+    blocks, so several requests are in flight and several decodes of one
+    request fail at once (the path that let an ExceptionGroup out, issue 10).
     """
-    import imagecodecs
-
     n = (side // tile) ** 2
-    blocks = [
-        ZSTD_GARBAGE_FRAME if i % 2 else imagecodecs.zstd_encode(tile_pixels(side, tile, i))
-        for i in range(n)
-    ]
-    data, offsets, counts = _blocks(blocks, gap=4096)
-    return build([_tiled(side, tile, offsets, counts, comp=50000)], data)
+    data, offsets, counts = bytearray(), [], []
+    for i in range(n):
+        offsets.append(DATA + len(data))
+        counts.append(len(ZSTD_GARBAGE_FRAME))
+        data += ZSTD_GARBAGE_FRAME
+        if i % group == group - 1:
+            data += bytes(ZSTD_RUN_GAP)
+    return build([_tiled(side, tile, offsets, counts, comp=50000)], bytes(data))
+
+
+ZSTD_RUN_GAP = 64 * 1024
+"""Bytes between the runs of blocks in `zstd_corrupt_tiles`."""
 
 
 def zero_tile_offsets(side: int = 64, tile: int = 32) -> bytes:
