@@ -176,6 +176,7 @@ def test_bad_requests_are_client_errors(service: Service) -> None:
 
 def test_a_client_that_hangs_up_aborts_the_range_requests(service: Service) -> None:
     data = service.data
+    data.wait_for(lambda s: s.in_flight == 0, 30.0)  # earlier responses counted first
     data.reset()
     data.faults.set(throttle_bps=20_000)  # each tile row takes many seconds to send
     port = int(service.url.rsplit(":", 1)[1])
@@ -189,6 +190,7 @@ def test_a_client_that_hangs_up_aborts_the_range_requests(service: Service) -> N
     # The client is gone: the app must abort every range request of that read.
     after = data.wait_for(lambda s: s.in_flight == 0, 30.0)
     assert after.aborted == after.requests_total >= streaming.in_flight >= 1
+    assert after.completed == 0
     time.sleep(0.3)  # room for a request that must not start
     assert data.stats().requests_total == after.requests_total
     # The app is still healthy, with all its limiter tokens back.

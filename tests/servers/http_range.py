@@ -230,6 +230,11 @@ class HTTPStats:
     request it has no response to), unlike `max_in_flight`, which may count a
     just-finished request together with the client's next one."""
     requests: tuple[RequestRecord, ...]
+    completed: int = 0
+    """Responses sent in full: status line, headers and the whole body (not
+    aborted by the client, nor cut short by a drop/truncate fault). With
+    `in_flight` and `aborted` it tells whether a client waited for a response
+    or abandoned it. Like `in_flight`, counted just after the last byte went out."""
 
 
 class _Stats:
@@ -251,6 +256,7 @@ class _Stats:
             self._aborted = 0
             self._dropped = 0
             self._truncated = 0
+            self._completed = 0
             self._max_in_flight = self._in_flight
             self._max_waiting = self._waiting
             self._records: deque[RequestRecord] = deque(maxlen=10_000)
@@ -277,8 +283,17 @@ class _Stats:
         with self._lock:
             self._records.append(record)
 
-    def add(self, *, sent: int = 0, aborted: int = 0, dropped: int = 0, truncated: int = 0) -> None:
+    def add(
+        self,
+        *,
+        sent: int = 0,
+        aborted: int = 0,
+        dropped: int = 0,
+        truncated: int = 0,
+        completed: int = 0,
+    ) -> None:
         with self._lock:
+            self._completed += completed
             self._bytes += sent
             self._aborted += aborted
             self._dropped += dropped
@@ -298,6 +313,7 @@ class _Stats:
                 max_in_flight=self._max_in_flight,
                 max_waiting=self._max_waiting,
                 requests=tuple(self._records),
+                completed=self._completed,
             )
 
 
@@ -395,8 +411,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._request_path: str | None = path
         self.server.stats.begin(self.command, path)
         self._answered = False
+        self._cut_short = False
         try:
             self._respond(path, body=body)
+            if not self._cut_short:
+                self.server.stats.add(completed=1)
         except (ConnectionError, TimeoutError):  # hung up before the headers were out
             self.server.stats.add(aborted=1)
             self.close_connection = True
@@ -462,12 +481,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         reset = False
         if plan.truncate_to is not None and plan.truncate_to < limit:
             limit = plan.truncate_to
+            self._cut_short = True
             faults._used("truncate")
             self.server.stats.add(truncated=1)
             self.close_connection = True
         elif plan.drop_after is not None and plan.drop_after < limit:
             limit = plan.drop_after
             reset = True
+            self._cut_short = True
             faults._used("drop")
             self.server.stats.add(dropped=1)
         if self._write_body(memoryview(data)[:limit], plan.throttle_bps) and reset:
@@ -502,6 +523,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 sent += len(piece)
         except (ConnectionError, TimeoutError):
             stats.add(aborted=1)
+            self._cut_short = True
             self.close_connection = True
             return False
         return True
