@@ -128,17 +128,23 @@ def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_crafted_inputs_are_handled(tmp_path: Path) -> None:
-    """Hand-made traps (IFD loops, 2^64-1 counts, huge sizes...): only data or library errors."""
-    names = [n for n in crafted.CRAFTED if n not in crafted.KNOWN_BUGS]
+@pytest.mark.parametrize("mode", ["lowered", "default"])
+def test_crafted_inputs_are_handled(mode: str, tmp_path: Path) -> None:
+    """Hand-made traps (IFD loops, 2^64-1 counts, huge sizes, issue 10's files): data or library errors."""
+    cases = crafted.CRAFTED | crafted.ISSUE10
+    names = [n for n in cases if n not in crafted.KNOWN_BUGS]
     report = run_cases(
-        [crafted.CRAFTED[n]() for n in names], saved_dir=_save_dir(tmp_path), labels=names
+        [cases[n]() for n in names],
+        saved_dir=_save_dir(tmp_path) / mode,
+        labels=names,
+        ceiling=MODES[mode],
     )
     assert not report.bad, _describe(report, names)
     outcomes = {n: o.kind for n, o in zip(names, report.outcomes, strict=True)}
     assert outcomes["valid-gray"] == "ok"
     assert outcomes["valid-bigtiff-bigendian"] == "ok"
     assert outcomes["metadata-amplification"] == "lib:CorruptFileError"
+    assert outcomes["spp-55551-uint8"] == "lib:ResourceLimitError"
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,17 @@ def _pixels(n: int) -> bytes:
 
 
 def _cases() -> dict[str, Callable[[], bytes]]:
+    return _structure_cases() | _value_cases()
+
+
+_TILED: Tags = {322: (3, (16,)), 323: (3, (16,)), 324: (4, (DATA,)), 325: (4, (16,))}
+"""One 16x16 tile at `DATA`, to merge into `gray(strip=False)`."""
+
+
+def _structure_cases() -> dict[str, Callable[[], bytes]]:
+    """Traps in the file's structure: header, IFD chain, counts, sizes, block tables."""
     px = _pixels(64)
-    tiled = {322: (3, (16,)), 323: (3, (16,)), 324: (4, (DATA,)), 325: (4, (16,))}
+    tiled = _TILED
     return {
         "valid-gray": lambda: build([gray()], px),
         "valid-bigtiff-bigendian": lambda: build([gray()], px, bo=">", bigtiff=True),
@@ -178,6 +187,13 @@ def _cases() -> dict[str, Callable[[], bytes]]:
             px,
             bigtiff=True,
         ),
+    }
+
+
+def _value_cases() -> dict[str, Callable[[], bytes]]:
+    """Traps in tag values and pixel data, and reproducers of reported bugs."""
+    px = _pixels(64)
+    return {
         "bits-per-sample-0": lambda: build([gray(bits=0)], px),
         "bits-per-sample-255": lambda: build([gray(bits=255)], px),
         "samples-per-pixel-0": lambda: build([gray(extra={277: (3, (0,))})], px),
@@ -468,3 +484,18 @@ def _data_last(tags: Tags, data: bytes, *, complete: bool) -> bytes:
     if not complete:
         out = out[: len(out) - last // 2]
     return out
+
+
+ISSUE10: dict[str, Callable[[], bytes]] = {
+    "spp-55551-uint8": lambda: many_samples(55_551),
+    "spp-65535-uint8": lambda: many_samples(65_535),
+    "spp-10825-float32": lambda: many_samples(10_825, 32, "float"),
+    "spp-2048-complex128": lambda: many_samples(2_048, 128, "complex"),
+    "spp-1265-complex64-tile512": lambda: many_samples(1_265, 64, "complex", tile=512),
+    "zstd-garbage-frames": zstd_corrupt_tiles,
+    "tile-offsets-zero": zero_tile_offsets,
+    "tile-count-past-end-complete": lambda: tile_past_end(complete=True),
+    "tile-count-past-end-cut": lambda: tile_past_end(complete=False),
+}
+"""The cheap issue-10 files, also run through the fuzz harness in both modes
+(the costly ones, `nodata_many_bands` and `wide_strips`, only in tests/test_hardening.py)."""
