@@ -262,7 +262,9 @@ def describe(main: _Opened, sidecars: _Sidecars) -> Dataset:
     if sidecars.pam is not None:
         meta, nodata, crs, transform = _merge_pam(sidecars.pam, meta, nodata, crs, transform)
     meta = _with_vertical_units(meta, keys, count)
-    masks = _mask_images(main, sidecars)
+    internal = _secondary_images(main, with_first=False)
+    ovr = _secondary_images(sidecars.ovr, with_first=True)
+    masks = _mask_images(internal, ovr, sidecars)
     base = transform if transform is not None else Affine.identity()
     overviews = tuple(
         OverviewInfo(
@@ -271,7 +273,7 @@ def describe(main: _Opened, sidecars: _Sidecars) -> Dataset:
             pair_mask(ov, masks),
             base @ Affine.scale(image.width / ov.width, image.height / ov.height),
         )
-        for ov, ov_ctx in _overview_images(image, main, sidecars.ovr)
+        for ov, ov_ctx in _overview_images(image, internal, ovr)
     )
     used = (sidecars.ovr, sidecars.msk, sidecars.msk_ovr)
     sources = [ctx.source] + [opened.ctx.source for opened in used if opened is not None]
@@ -341,6 +343,16 @@ def _scan_order(ifds: Sequence[IFD]) -> list[tuple[int, IFD]]:
     return subs + chain
 
 
+def _secondary_images(opened: _Opened | None, *, with_first: bool) -> list[ImageRef]:
+    """The images after the first (with it for a ``.ovr``), in GDAL's scan order, described once."""
+    if opened is None:
+        return []
+    order = _scan_order(opened.ifds)
+    if with_first:
+        order = [(0, opened.ifds[0]), *order]
+    return [(im, opened.ctx) for im in _describe(opened, order)]
+
+
 def _describe(opened: _Opened, ifds: Sequence[tuple[int, IFD]]) -> list[ImageInfo]:
     out = []
     path = opened.ctx.source.path
@@ -353,24 +365,20 @@ def _describe(opened: _Opened, ifds: Sequence[tuple[int, IFD]]) -> list[ImageInf
 
 
 def _overview_images(
-    main: ImageInfo, opened: _Opened, ovr: _Opened | None
-) -> list[tuple[ImageInfo, ReadContext]]:
+    main: ImageInfo, internal: list[ImageRef], ovr: list[ImageRef]
+) -> list[ImageRef]:
     """Overviews as GDAL lists them: the internal ones, else those of the ``.ovr``.
 
     Internal ones in scan order (not sorted by size); a ``.ovr`` is used only
     when the file has no internal overview, its first image first.
     """
-    found = [
-        (im, opened.ctx)
-        for im in _describe(opened, _scan_order(opened.ifds))
-        if im.is_reduced and not im.is_mask
-    ]
-    if not found and ovr is not None:
-        images = _describe(ovr, [(0, ovr.ifds[0])])
-        images += [
-            im for im in _describe(ovr, _scan_order(ovr.ifds)) if im.is_reduced and not im.is_mask
+    found = [(im, ctx) for im, ctx in internal if im.is_reduced and not im.is_mask]
+    if not found:
+        found = [
+            (im, ctx)
+            for k, (im, ctx) in enumerate(ovr)
+            if not im.is_mask and (k == 0 or im.is_reduced)
         ]
-        found = [(im, ovr.ctx) for im in images if not im.is_mask]
     usable = [
         (im, ctx)
         for im, ctx in found
@@ -382,16 +390,11 @@ def _overview_images(
     return usable[:_MAX_OVERVIEWS]
 
 
-def _mask_images(opened: _Opened, sidecars: _Sidecars) -> list[ImageRef]:
+def _mask_images(
+    internal: list[ImageRef], ovr: list[ImageRef], sidecars: _Sidecars
+) -> list[ImageRef]:
     """Mask images in the order GDAL pairs them: internal, ``.ovr``'s, then ``.msk``'s."""
-    masks = [(im, opened.ctx) for im in _describe(opened, _scan_order(opened.ifds)) if im.is_mask]
-    if sidecars.ovr is not None:
-        ovr = sidecars.ovr
-        masks += [
-            (im, ovr.ctx)
-            for im in _describe(ovr, list(enumerate(ovr.ifds)))
-            if im.is_mask and ovr.ifds[im.ifd_index].parent is None
-        ]
+    masks = [(im, ctx) for im, ctx in (*internal, *ovr) if im.is_mask]
     for msk in (sidecars.msk, sidecars.msk_ovr):
         if msk is not None:
             # A .msk sidecar (and its .msk.ovr): every image of the main chain
