@@ -97,7 +97,7 @@ def test_nodata_mask_of_many_bands_is_bounded(tmp_path: Path) -> None:
     assert mask[256:].all()
 
 
-def _wide_expected(window: Window) -> np.ndarray:  # type: ignore[type-arg]
+def _wide_expected(window: Window) -> np.ndarray:
     cols = (np.arange(window.col_off, window.col_off + window.width) % 1000).astype(np.float32)
     return np.broadcast_to(cols, (window.height, window.width))
 
@@ -172,7 +172,7 @@ async def test_zero_tile_offsets_with_byte_counts_are_corrupt(tmp_path: Path) ->
 # -- 5. a byte count past the end of the object -------------------------------
 
 
-def _tile_grid(side: int = 64, tile: int = 32) -> np.ndarray:  # type: ignore[type-arg]
+def _tile_grid(side: int = 64, tile: int = 32) -> np.ndarray:
     out = np.zeros((side, side), np.uint8)
     per_row = side // tile
     for i in range(per_row * per_row):

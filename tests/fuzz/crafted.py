@@ -334,7 +334,7 @@ def nodata_many_bands(bands: int, side: int = 512) -> bytes:
     band = np.zeros((side, side), np.float32)
     band[: side // 2] = -9999.0
     band[side // 2 :] = np.arange(side, dtype=np.float32)[None, :] + 1
-    strip = imagecodecs.zlib_encode(band.tobytes(), level=9)
+    strip = bytes(imagecodecs.zlib_encode(band.tobytes(), level=9))
     tags: Tags = {
         256: (4, (side,)),
         257: (4, (side,)),
@@ -367,7 +367,7 @@ def wide_strips(height: int = 1024) -> bytes:
     import numpy as np
 
     row = (np.arange(WIDE_WIDTH) % 1000).astype(np.float32)
-    strip = imagecodecs.zlib_encode(np.tile(row, WIDE_ROWS_PER_STRIP).tobytes(), level=6)
+    strip = bytes(imagecodecs.zlib_encode(np.tile(row, WIDE_ROWS_PER_STRIP).tobytes(), level=6))
     strips = -(-height // WIDE_ROWS_PER_STRIP)
     tags: Tags = {
         256: (4, (WIDE_WIDTH,)),
@@ -450,7 +450,7 @@ def zero_tile_offsets(side: int = 64, tile: int = 32) -> bytes:
     import imagecodecs
 
     n = (side // tile) ** 2
-    blocks = [imagecodecs.zlib_encode(tile_pixels(side, tile, i)) for i in range(n)]
+    blocks = [bytes(imagecodecs.zlib_encode(tile_pixels(side, tile, i))) for i in range(n)]
     data, _offsets, counts = _blocks(blocks)
     return build([_tiled(side, tile, [0] * n, counts, comp=8)], data)
 
@@ -464,7 +464,7 @@ def tile_past_end(*, complete: bool, side: int = 64, tile: int = 32) -> bytes:
     import imagecodecs
 
     n = (side // tile) ** 2
-    blocks = [imagecodecs.zlib_encode(tile_pixels(side, tile, i)) for i in range(n)]
+    blocks = [bytes(imagecodecs.zlib_encode(tile_pixels(side, tile, i))) for i in range(n)]
     data, offsets, counts = _blocks(blocks)
     # The IFD goes before the data here (build puts data first), so the last
     # block is the end of the file: lay the data out after a first IFD pass.

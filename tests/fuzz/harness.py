@@ -381,7 +381,9 @@ async def exercise(store: Any, path: str, ceiling: int) -> None:
     """
     from trio_geotiff import ColorInterp, GeoTIFF
 
-    options = {} if ceiling == DEFAULT_SETTINGS else {"max_decoded_bytes": ceiling}
+    options: dict[str, Any] = {}
+    if ceiling != DEFAULT_SETTINGS:
+        options["max_decoded_bytes"] = ceiling
     tif = await GeoTIFF.open(path, store=store, **options)
     repr(tif)
     for name in (

@@ -105,7 +105,8 @@ def _pick_entry(draw: Draw, m: TIFFMap, tags: Sequence[int] | None = None) -> En
         wanted = [e for e in entries if e.tag in tags]
         if wanted and draw(st.booleans()):
             entries = wanted
-    return draw(st.sampled_from(entries))
+    picked: Entry = draw(st.sampled_from(entries))
+    return picked
 
 
 def _count_pos(m: TIFFMap, e: Entry) -> tuple[int, int]:
@@ -218,7 +219,7 @@ def patch_value(draw: Draw, buf: bytearray, m: TIFFMap) -> tuple[bytearray, str]
             )
         )
         ok = _write(buf, pos, struct.pack(m.bo + ("f" if size == 4 else "d"), fval))
-        value = fval  # type: ignore[assignment]
+        value = fval
     else:
         ok = _write(buf, pos, _pack_uint(m.bo, min(size, 4), value))
     return (buf, f"tag {e.tag}[{index}] := {value}") if ok else None
