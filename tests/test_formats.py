@@ -30,13 +30,7 @@ from trio_geotiff.errors import UnsupportedError
 UNSUPPORTED: dict[str, str] = {}
 # Fixtures read with pixels known to differ from GDAL beyond the tolerance
 # (strict xfail: an improvement shows up as XPASS and the entry must go).
-KNOWN_DIFFERENCES: dict[str, str] = {
-    "codec_jpeg_ycbcr_strip": (
-        "YCbCr 4:2:0 JPEG strips 300 px wide, last strip 8 rows: _jpeg.py cannot fully"
-        " recover the chroma of MCUs crossing the image edge, nor of some clipped"
-        " interior blocks (up to 17 DN off)"
-    ),
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def _case_params() -> list[Any]:

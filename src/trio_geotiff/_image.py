@@ -15,10 +15,11 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from ._codes import Photometric, Tag
 from ._tiff import IFD
 from .errors import CorruptFileError, UnsupportedError
 
-__all__ = ["Compression", "ImageInfo", "describe_ifd"]
+__all__ = ["PHOTOMETRIC_NAMES", "Compression", "ImageInfo", "describe_ifd"]
 
 # Largest width or height accepted (GDAL's own limit is INT_MAX).
 MAX_DIMENSION: Final = 2**31 - 1
@@ -76,30 +77,17 @@ _COMPRESSION_CODES: Final[dict[int, Compression]] = {
     52546: Compression.JXL,
 }
 
-# Photometric interpretations (TIFF tag 262).
-MINISWHITE: Final = 0
-MINISBLACK: Final = 1
-RGB: Final = 2
-PALETTE: Final = 3
-MASK: Final = 4
-SEPARATED: Final = 5
-YCBCR: Final = 6
-CIELAB: Final = 8
+# Photometric interpretations (TIFF tag 262), under the names other modules import.
+MINISWHITE: Final = Photometric.MINISWHITE
+MINISBLACK: Final = Photometric.MINISBLACK
+RGB: Final = Photometric.RGB
+PALETTE: Final = Photometric.PALETTE
+MASK: Final = Photometric.MASK
+SEPARATED: Final = Photometric.SEPARATED
+YCBCR: Final = Photometric.YCBCR
+CIELAB: Final = Photometric.CIELAB
 
-PHOTOMETRIC_NAMES: Final[dict[int, str]] = {
-    0: "MINISWHITE",
-    1: "MINISBLACK",
-    2: "RGB",
-    3: "PALETTE",
-    4: "MASK",
-    5: "SEPARATED",
-    6: "YCBCR",
-    8: "CIELAB",
-    9: "ICCLAB",
-    10: "ITULAB",
-    32844: "LOGL",
-    32845: "LOGLUV",
-}
+PHOTOMETRIC_NAMES: Final[dict[int, str]] = {int(p): p.name for p in Photometric}
 
 
 @attrs.frozen
@@ -172,47 +160,115 @@ class ImageInfo:
         return (plane * self.blocks_down + row) * self.blocks_across + col
 
 
+# (SampleFormat, largest bits) -> dtype, smallest first; GDAL's promotions:
+# 1..7-bit -> uint8, 12-bit -> uint16, half and 24-bit floats -> float32,
+# complex integers widened. SampleFormat 4 ("void") reads as unsigned.
+_DTYPES: Final[dict[int, tuple[tuple[int, str], ...]]] = {
+    1: ((8, "uint8"), (16, "uint16"), (32, "uint32"), (64, "uint64")),
+    2: ((8, "int8"), (16, "int16"), (32, "int32"), (64, "int64")),
+    3: ((16, "float32"), (24, "float32"), (32, "float32"), (64, "float64")),
+    5: ((32, "complex64"), (64, "complex128")),
+    6: ((64, "complex64"), (128, "complex128")),
+}
+# Float and complex formats take exact bit depths only.
+_EXACT_BITS: Final = frozenset({3, 5, 6})
+
+
 def _dtype_for(path: str, sample_format: int, bits: int) -> np.dtype[np.generic]:
-    if sample_format in (1, 4):  # unsigned (4 = "void", read as unsigned, as GDAL does)
-        if bits <= 8:
-            return np.dtype("uint8")
-        if bits <= 16:
-            return np.dtype("uint16")
-        if bits <= 32:
-            return np.dtype("uint32")
-        if bits <= 64:
-            return np.dtype("uint64")
-    elif sample_format == 2:
-        if bits <= 8:
-            return np.dtype("int8")
-        if bits <= 16:
-            return np.dtype("int16")
-        if bits <= 32:
-            return np.dtype("int32")
-        if bits <= 64:
-            return np.dtype("int64")
-    elif sample_format == 3:
-        if bits == 16:
-            return np.dtype("float32")  # GDAL promotes half floats to Float32
-        if bits == 24:
-            return np.dtype("float32")
-        if bits == 32:
-            return np.dtype("float32")
-        if bits == 64:
-            return np.dtype("float64")
-    elif sample_format == 5:
-        if bits == 32:
-            return np.dtype("complex64")  # complex int16, widened
-        if bits == 64:
-            return np.dtype("complex128")  # complex int32, widened
-    elif sample_format == 6:
-        if bits == 64:
-            return np.dtype("complex64")
-        if bits == 128:
-            return np.dtype("complex128")
+    for limit, name in _DTYPES.get(1 if sample_format == 4 else sample_format, ()):
+        if bits == limit or (bits < limit and sample_format not in _EXACT_BITS):
+            return np.dtype(name)
     raise UnsupportedError(
         path, f"sample format {sample_format} with {bits} bits per sample is not supported"
     )
+
+
+@attrs.frozen
+class _Samples:
+    """The sample layout tags of an IFD, checked."""
+
+    samples: int
+    bits: int
+    sample_format: int
+    dtype: np.dtype[np.generic]
+    photometric: int
+
+
+@attrs.frozen
+class _Grid:
+    """The block grid of an IFD: block size, offsets and byte counts."""
+
+    tiled: bool
+    block_width: int
+    block_height: int
+    offsets: npt.NDArray[np.uint64] | None
+    counts: npt.NDArray[np.uint64] | None
+    uncompressed: bool = False
+    planar: bool = False
+
+
+def _describe_samples(path: str, ifd: IFD, where: str) -> _Samples:
+    samples = ifd.get_int(Tag.SAMPLES_PER_PIXEL, 1) or 0
+    if not 0 < samples <= MAX_SAMPLES:
+        raise CorruptFileError(path, f"{where} has SamplesPerPixel={samples}")
+    bits_all = ifd.get_ints(Tag.BITS_PER_SAMPLE) or (1,)
+    if any(not 0 < b <= 128 for b in bits_all):
+        raise CorruptFileError(path, f"{where} has BitsPerSample={bits_all}")
+    if len(set(bits_all)) != 1:
+        raise UnsupportedError(path, f"{where} mixes bit depths across samples: {bits_all}")
+    bits = bits_all[0]
+    sample_format = (ifd.get_ints(Tag.SAMPLE_FORMAT) or (1,))[0]
+    dtype = _dtype_for(path, sample_format, bits)
+    photometric = ifd.get_int(Tag.PHOTOMETRIC)
+    if photometric in (SEPARATED, CIELAB) and bits == 8:
+        dtype = np.dtype("uint8")  # GDAL reads these through libtiff's RGBA interface
+    if photometric is None:
+        # libtiff guesses (GDAL opens such files): RGB for 3+ samples, else gray.
+        photometric = RGB if samples >= 3 else MINISBLACK
+    return _Samples(samples, bits, sample_format, dtype, photometric)
+
+
+def _describe_grid(path: str, ifd: IFD, where: str, height: int, width: int) -> _Grid:
+    tile_w, tile_h = ifd.get_int(Tag.TILE_WIDTH), ifd.get_int(Tag.TILE_LENGTH)
+    strips = ifd.get_array(Tag.STRIP_OFFSETS), ifd.get_array(Tag.STRIP_BYTE_COUNTS)
+    if tile_w is None and tile_h is None:
+        rows = ifd.get_int(Tag.ROWS_PER_STRIP)
+        if rows is None or rows <= 0 or rows > height:
+            rows = height  # missing or oversize RowsPerStrip: one strip (libtiff)
+        return _Grid(False, width, rows, *strips)  # noqa: FBT003
+    if not tile_w or not tile_h or tile_w > MAX_DIMENSION or tile_h > MAX_DIMENSION:
+        raise CorruptFileError(path, f"{where} has an invalid tile size {tile_w}x{tile_h}")
+    tiles = ifd.get_array(Tag.TILE_OFFSETS), ifd.get_array(Tag.TILE_BYTE_COUNTS)
+    # Some writers store tiles under the strip tags.
+    return _Grid(True, tile_w, tile_h, *(tiles if tiles[0] is not None else strips))  # noqa: FBT003
+
+
+def _complete_grid(path: str, where: str, grid: _Grid, s: _Samples, size: tuple[int, int]) -> _Grid:
+    """Derive missing byte counts, check the block count, chop one big strip (libtiff)."""
+    height, width = size
+    planar = grid.planar
+    planes = s.samples if planar else 1
+    offsets, counts, block_h = grid.offsets, grid.counts, grid.block_height
+    nblocks = math.ceil(width / grid.block_width) * math.ceil(height / block_h) * planes
+    if offsets is not None and counts is None and grid.uncompressed:
+        # Uncompressed without byte counts: libtiff derives them.
+        per_row = -(-grid.block_width * (1 if planar else s.samples) * s.bits // 8)
+        counts = np.full(len(offsets), per_row * block_h, dtype=np.uint64)
+    if offsets is None or counts is None:
+        return attrs.evolve(grid, counts=counts)
+    if len(offsets) < nblocks or len(counts) < nblocks:
+        if not (len(offsets) == 1 and len(counts) == 1 and not grid.tiled and planes == 1):
+            raise CorruptFileError(
+                path,
+                f"{where} has {len(offsets)} offsets and {len(counts)} byte counts"
+                f" for {nblocks} blocks",
+            )
+        block_h = height  # one strip for the whole image, with RowsPerStrip understated
+    if not grid.tiled and not planar and grid.uncompressed and len(offsets) == 1:
+        block_h, offsets, counts = _chop_single_strip(
+            s, size, int(offsets[0]), int(counts[0]), block_h
+        )
+    return attrs.evolve(grid, block_height=block_h, offsets=offsets, counts=counts)
 
 
 def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
@@ -223,116 +279,48 @@ def describe_ifd(path: str, ifd: IFD, ifd_index: int) -> ImageInfo:
         UnsupportedError: The sample type has no numpy equivalent.
     """
     where = f"IFD {ifd_index}"
-    width = ifd.get_int(256)
-    height = ifd.get_int(257)
+    width = ifd.get_int(Tag.IMAGE_WIDTH)
+    height = ifd.get_int(Tag.IMAGE_LENGTH)
     if width is None or height is None:
         raise CorruptFileError(path, f"{where} has no ImageWidth/ImageLength tag")
     if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
         raise CorruptFileError(path, f"{where} has an invalid size {width}x{height}")
-    samples = ifd.get_int(277, 1) or 0
-    if not 0 < samples <= MAX_SAMPLES:
-        raise CorruptFileError(path, f"{where} has SamplesPerPixel={samples}")
-    bits_all = ifd.get_ints(258) or (1,)
-    if any(not 0 < b <= 128 for b in bits_all):
-        raise CorruptFileError(path, f"{where} has BitsPerSample={bits_all}")
-    if len(set(bits_all)) != 1:
-        raise UnsupportedError(path, f"{where} mixes bit depths across samples: {bits_all}")
-    bits = bits_all[0]
-    formats = ifd.get_ints(339) or (1,)
-    sample_format = formats[0]
-    dtype = _dtype_for(path, sample_format, bits)
-    photometric_tag = ifd.get_int(262)
-    if photometric_tag in (SEPARATED, CIELAB) and bits == 8:
-        dtype = np.dtype("uint8")  # GDAL reads these through libtiff's RGBA interface
-    compression_code = ifd.get_int(259, 1) or 1
-    predictor = ifd.get_int(317, 1) or 1
-    photometric = ifd.get_int(262)
-    if photometric is None:
-        # libtiff guesses (GDAL opens such files): RGB for 3+ samples, else gray.
-        photometric = RGB if samples >= 3 else MINISBLACK
-    planar = (ifd.get_int(284, 1) or 1) == 2 and samples > 1
-    subfile_type = ifd.get_int(254, 0) or 0
-
-    tile_w, tile_h = ifd.get_int(322), ifd.get_int(323)
-    if tile_w is not None or tile_h is not None:
-        if not tile_w or not tile_h or tile_w > MAX_DIMENSION or tile_h > MAX_DIMENSION:
-            raise CorruptFileError(path, f"{where} has an invalid tile size {tile_w}x{tile_h}")
-        tiled = True
-        block_w, block_h = tile_w, tile_h
-        offsets, counts = ifd.get_array(324), ifd.get_array(325)
-        if offsets is None:
-            # Some writers store tiles under the strip tags.
-            offsets, counts = ifd.get_array(273), ifd.get_array(279)
-    else:
-        tiled = False
-        rows = ifd.get_int(278)
-        if rows is None or rows <= 0 or rows > height:
-            rows = height  # missing or oversize RowsPerStrip: one strip (libtiff)
-        block_w, block_h = width, rows
-        offsets, counts = ifd.get_array(273), ifd.get_array(279)
-
-    planes = samples if planar else 1
-    nblocks = math.ceil(width / block_w) * math.ceil(height / block_h) * planes
-    if offsets is not None and counts is None and compression_code == 1:
-        # Uncompressed without byte counts: libtiff derives them.
-        bytes_per_block = -(-block_w * (1 if planar else samples) * bits // 8) * block_h
-        counts = np.full(len(offsets), bytes_per_block, dtype=np.uint64)
-    if (
-        offsets is not None
-        and counts is not None
-        and (len(offsets) < nblocks or len(counts) < nblocks)
-    ):
-        if len(offsets) == 1 and len(counts) == 1 and not tiled and planes == 1:
-            # One strip for the whole image, with RowsPerStrip understated.
-            block_h = height
-        else:
-            raise CorruptFileError(
-                path,
-                f"{where} has {len(offsets)} offsets and {len(counts)} byte counts"
-                f" for {nblocks} blocks",
-            )
-
-    if (
-        not tiled
-        and not planar
-        and compression_code == 1
-        and offsets is not None
-        and counts is not None
-        and len(offsets) == 1
-    ):
-        block_h, offsets, counts = _chop_single_strip(
-            width, height, samples, bits, int(offsets[0]), int(counts[0]), block_h
-        )
-
-    extra = ifd.get_ints(338) or ()
-    tables = ifd.tags.get(347)
-    subsampling = ifd.get_ints(530) or (2, 2)
+    s = _describe_samples(path, ifd, where)
+    compression_code = ifd.get_int(Tag.COMPRESSION, 1) or 1
+    planar = (ifd.get_int(Tag.PLANAR_CONFIGURATION, 1) or 1) == 2 and s.samples > 1
+    grid = attrs.evolve(
+        _describe_grid(path, ifd, where, height, width),
+        uncompressed=compression_code == 1,
+        planar=planar,
+    )
+    grid = _complete_grid(path, where, grid, s, (height, width))
+    tables = ifd.tags.get(Tag.JPEG_TABLES)
+    subsampling = ifd.get_ints(Tag.YCBCR_SUBSAMPLING) or (2, 2)
     if len(subsampling) < 2 or subsampling[0] not in (1, 2, 4) or subsampling[1] not in (1, 2, 4):
         subsampling = (2, 2)
-    lerc = ifd.get_ints(50674)
     return ImageInfo(
         ifd_index=ifd_index,
         width=width,
         height=height,
-        samples=samples,
-        bits=bits,
-        sample_format=sample_format,
-        dtype=dtype,
+        samples=s.samples,
+        bits=s.bits,
+        sample_format=s.sample_format,
+        dtype=s.dtype,
         compression_code=compression_code,
-        predictor=predictor,
-        photometric=photometric,
+        predictor=ifd.get_int(Tag.PREDICTOR, 1) or 1,
+        photometric=s.photometric,
         planar=planar,
-        tiled=tiled,
-        block_width=block_w,
-        block_height=block_h,
-        offsets=offsets,
-        byte_counts=counts,
-        extra_samples=tuple(extra),
-        subfile_type=subfile_type,
+        tiled=grid.tiled,
+        block_width=grid.block_width,
+        block_height=grid.block_height,
+        offsets=grid.offsets,
+        byte_counts=grid.counts,
+        extra_samples=tuple(ifd.get_ints(Tag.EXTRA_SAMPLES) or ()),
+        subfile_type=ifd.get_int(Tag.NEW_SUBFILE_TYPE, 0) or 0,
         jpeg_tables=tables if isinstance(tables, bytes) else None,
         ycbcr_subsampling=(subsampling[0], subsampling[1]),
-        lerc_parameters=lerc,
-        fill_order=ifd.get_int(266, 1) or 1,
+        lerc_parameters=ifd.get_ints(Tag.LERC_PARAMETERS),
+        fill_order=ifd.get_int(Tag.FILL_ORDER, 1) or 1,
     )
 
 
@@ -344,13 +332,14 @@ _MAX_CHOPPED_STRIPS: Final = 1_000_000
 
 
 def _chop_single_strip(
-    width: int, height: int, samples: int, bits: int, offset: int, count: int, rows: int
+    s: _Samples, size: tuple[int, int], offset: int, count: int, rows: int
 ) -> tuple[int, npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """Split one uncompressed strip the way libtiff does, so blocks match GDAL's.
 
     Smaller blocks also let a windowed read fetch only the rows it needs.
     """
-    line_bytes = -(-width * samples * bits // 8)
+    height, width = size
+    line_bytes = -(-width * s.samples * s.bits // 8)
     if line_bytes <= 0:
         return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
     chop_rows = 1 if line_bytes > _CHOP_STRIP_BYTES else _CHOP_STRIP_BYTES // line_bytes
