@@ -32,27 +32,15 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import obstore.store
-from encode_window import MEDIA_TYPES, encode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from web_common import MEDIA_TYPES, concurrency_from_env, encode, http_status, store_from_env
 
 from trio_geotiff import GeoTIFF, Window
-from trio_geotiff.errors import (
-    GeoTIFFError,
-    InvalidArgumentError,
-    ObjectNotFoundError,
-    ResourceLimitError,
-)
+from trio_geotiff.errors import GeoTIFFError
 
 T = TypeVar("T")
-
-
-def store_from_env() -> Any:
-    """The obstore store named by ``COG_STORE_URL``."""
-    options = {"allow_http": True} if os.environ.get("COG_ALLOW_HTTP") == "1" else None
-    return obstore.store.from_url(os.environ["COG_STORE_URL"], client_options=options)
 
 
 async def unless_disconnected(request: Request, work: Callable[[], Awaitable[T]]) -> T | None:
@@ -96,16 +84,6 @@ class WindowQuery(BaseModel):
     overview: int = Field(0, ge=0, description="0: full resolution; k: overview k (1 = largest)")
 
 
-def _status(exc: GeoTIFFError) -> int:
-    if isinstance(exc, InvalidArgumentError):
-        return 400
-    if isinstance(exc, ObjectNotFoundError):
-        return 404
-    if isinstance(exc, ResourceLimitError):
-        return 413
-    return 502
-
-
 def create_app(store: Any = None, path: str | None = None, *, concurrency: int = 0) -> FastAPI:
     """The app: ``/info``, ``/window.png`` and ``/window.npy`` over one COG.
 
@@ -119,7 +97,7 @@ def create_app(store: Any = None, path: str | None = None, *, concurrency: int =
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Opened in the server's event loop: every request runs in that loop.
-        tokens = concurrency or int(os.environ.get("COG_CONCURRENCY", "16"))
+        tokens = concurrency or concurrency_from_env()
         app.state.limiter = anyio.CapacityLimiter(tokens)
         app.state.tif = await GeoTIFF.open(
             path or os.environ["COG_PATH"],
@@ -132,7 +110,7 @@ def create_app(store: Any = None, path: str | None = None, *, concurrency: int =
 
     @app.exception_handler(GeoTIFFError)
     async def geotiff_error(_request: Request, exc: GeoTIFFError) -> JSONResponse:
-        return JSONResponse({"detail": exc.reason}, status_code=_status(exc))
+        return JSONResponse({"detail": exc.reason}, status_code=http_status(exc))
 
     @app.get("/info")
     async def info(request: Request) -> dict[str, Any]:

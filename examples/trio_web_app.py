@@ -22,35 +22,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import obstore.store
 import trio
-from encode_window import MEDIA_TYPES, encode
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
+from web_common import MEDIA_TYPES, concurrency_from_env, encode, http_status, store_from_env
 
 from trio_geotiff import GeoTIFF, Window
-from trio_geotiff.errors import (
-    GeoTIFFError,
-    InvalidArgumentError,
-    ObjectNotFoundError,
-    ResourceLimitError,
-)
-
-
-def store_from_env() -> Any:
-    """The obstore store named by ``COG_STORE_URL``."""
-    options = {"allow_http": True} if os.environ.get("COG_ALLOW_HTTP") == "1" else None
-    return obstore.store.from_url(os.environ["COG_STORE_URL"], client_options=options)
-
-
-def _status(exc: GeoTIFFError) -> int:
-    if isinstance(exc, InvalidArgumentError):
-        return 400
-    if isinstance(exc, ObjectNotFoundError):
-        return 404
-    if isinstance(exc, ResourceLimitError):
-        return 413
-    return 502
+from trio_geotiff.errors import GeoTIFFError
 
 
 def _error(detail: str, status: int) -> tuple[Response, int]:
@@ -72,7 +50,7 @@ def create_app(store: Any = None, path: str | None = None, *, concurrency: int =
     @app.before_serving
     async def open_file() -> None:
         # Opened in the server's trio run: every request runs in that run.
-        tokens = concurrency or int(os.environ.get("COG_CONCURRENCY", "16"))
+        tokens = concurrency or concurrency_from_env()
         shared["tif"] = await GeoTIFF.open(
             path or os.environ["COG_PATH"],
             store=store if store is not None else store_from_env(),
@@ -81,7 +59,7 @@ def create_app(store: Any = None, path: str | None = None, *, concurrency: int =
 
     @app.errorhandler(GeoTIFFError)
     async def geotiff_error(exc: GeoTIFFError) -> tuple[Response, int]:
-        return _error(exc.reason, _status(exc))
+        return _error(exc.reason, http_status(exc))
 
     @app.route("/info")
     async def info() -> dict[str, Any]:
