@@ -13,6 +13,7 @@ from typing import Any, Final
 import attrs
 
 from . import _store
+from ._plan import coalesce_ranges
 from ._runtime import Limiter
 
 __all__ = ["HeaderBytes", "ObjectSource", "Statistics", "coalesce_ranges"]
@@ -152,30 +153,3 @@ class ObjectSource:
             blocks_decoded=self.blocks_decoded,
             cache_hits=self.cache_hits,
         )
-
-
-def coalesce_ranges(
-    ranges: list[tuple[int, int]], gap: int, max_request: int
-) -> list[tuple[int, int, list[int]]]:
-    """Merge byte ranges closer than ``gap`` into requests of at most ``max_request`` bytes.
-
-    Args:
-        ranges: ``(start, end)`` pairs, in any order.
-        gap: Ranges separated by at most this many bytes are merged.
-        max_request: A merge never makes a request longer than this (a single
-            range longer than it stays whole).
-
-    Returns:
-        ``(start, end, members)`` per request, where members index ``ranges``.
-    """
-    order = sorted(range(len(ranges)), key=lambda i: ranges[i])
-    merged: list[tuple[int, int, list[int]]] = []
-    for i in order:
-        start, end = ranges[i]
-        if merged:
-            m_start, m_end, members = merged[-1]
-            if start - m_end <= gap and max(end, m_end) - m_start <= max_request:
-                merged[-1] = (m_start, max(end, m_end), [*members, i])
-                continue
-        merged.append((start, end, [i]))
-    return merged
