@@ -44,7 +44,7 @@ import trio
 
 from ._runtime import current_library
 
-__all__ = ["portal_tasks_running", "run_asyncio", "run_in_portal"]
+__all__ = ["mark_done", "portal_tasks_running", "run_asyncio", "run_in_portal"]
 
 T = TypeVar("T")
 
@@ -107,6 +107,12 @@ def _forget_portal_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_portal_in_child)
+
+
+def mark_done() -> None:
+    """Note that a call into obstore just finished (the exit grace counts from the last one)."""
+    global _last_done  # noqa: PLW0603 - the exit grace's clock
+    _last_done = time.monotonic()
 
 
 def portal_tasks_running() -> int:
