@@ -7,6 +7,7 @@ and a byte count running past the end of the object is read as far as it goes.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ def test_coalesce_covers_each_range_once_within_bounds(
         assert end == max(ranges[i][1] for i in m)
         if len(m) > 1:  # a merge never makes a request longer than max_request
             assert end - start <= max_request
-    for (start_a, end_a, _), (start_b, _, m_b) in zip(merged, merged[1:], strict=False):
+    for (start_a, end_a, _), (start_b, _, m_b) in itertools.pairwise(merged):
         assert start_a <= start_b  # file order
         # Neighbours stay apart only for a reason: a gap too wide, or the cap.
         first = min(m_b, key=lambda i: ranges[i])
-        assert ranges[first][0] - end_a > gap or max(ranges[first][1], end_a) - start_a > max_request
+        assert (
+            ranges[first][0] - end_a > gap or max(ranges[first][1], end_a) - start_a > max_request
+        )
 
 
 def test_coalesce_examples() -> None:
@@ -125,12 +128,12 @@ def read_cases(draw: st.DrawFn) -> tuple[ImageInfo, Window, list[int], CacheStat
     planar = samples > 1 and draw(st.booleans())
     n = -(-width // bw) * -(-height // bh) * (samples if planar else 1)
     counts = draw(st.lists(st.sampled_from([0, 100, 100, 100]), min_size=n, max_size=n))
-    info = make_info(width, height, bw, bh, samples=samples, planar=planar, tiled=tiled, counts=counts)
+    info = make_info(
+        width, height, bw, bh, samples=samples, planar=planar, tiled=tiled, counts=counts
+    )
     col = draw(st.integers(0, width - 1))
     row = draw(st.integers(0, height - 1))
-    window = Window(
-        col, row, draw(st.integers(1, width - col)), draw(st.integers(1, height - row))
-    )
+    window = Window(col, row, draw(st.integers(1, width - col)), draw(st.integers(1, height - row)))
     chosen = draw(st.lists(st.integers(0, samples - 1), min_size=1, max_size=samples, unique=True))
     status = draw(st.lists(st.sampled_from("fcw"), min_size=n, max_size=n))
     known = CacheState(
@@ -149,7 +152,11 @@ def coverage(plan: ReadPlan, info: ImageInfo, n_out: int) -> np.ndarray:
         r0, r1 = max(top, window.row_off), min(top + block.rows, window.row_stop)
         c0, c1 = max(left, window.col_off), min(left + info.block_width, window.col_stop)
         for pos in block.positions:
-            hits[pos, r0 - window.row_off : r1 - window.row_off, c0 - window.col_off : c1 - window.col_off] += 1
+            hits[
+                pos,
+                r0 - window.row_off : r1 - window.row_off,
+                c0 - window.col_off : c1 - window.col_off,
+            ] += 1
     for f in plan.fills:
         for pos in f.positions:
             hits[pos, f.row0 : f.row1, f.col0 : f.col1] += 1
@@ -244,7 +251,9 @@ def test_byte_count_past_the_end_follows_gdal() -> None:
 
 def test_a_block_starting_past_the_end_is_corruption() -> None:
     info = make_info(64, 32, 32, 32, counts=[100, 100], offsets=[1000, 1950])
-    with pytest.raises(CorruptFileError, match="block 1 of IFD 0 starts at byte 1950, past the end"):
+    with pytest.raises(
+        CorruptFileError, match="block 1 of IFD 0 starts at byte 1950, past the end"
+    ):
         plan_read(info, Window(0, 0, 64, 32), [0], FakeObject(size=1950))
 
 
@@ -288,7 +297,7 @@ def _patch_tile_tags(path: Path, offsets: list[int] | None, counts: list[int] | 
         if values is None:
             continue
         where, dtype = spots[code]
-        arr = np.array(values, dtype=f"{byteorder}{ {3: 'u2', 4: 'u4', 16: 'u8'}[int(dtype)]}")
+        arr = np.array(values, dtype=f"{byteorder}{ {3: 'u2', 4: 'u4', 16: 'u8'}[int(dtype)] }")
         raw[where : where + arr.nbytes] = arr.tobytes()
     path.write_bytes(bytes(raw))
 
@@ -370,7 +379,9 @@ async def test_compressed_byte_count_past_the_end_fails_like_gdal(
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"])
-async def test_truncated_last_block_fails_like_gdal(tmp_path: Path, compression: str | None) -> None:
+async def test_truncated_last_block_fails_like_gdal(
+    tmp_path: Path, compression: str | None
+) -> None:
     path = tmp_path / "truncated.tif"
     data = (np.arange(64 * 64).reshape(64, 64) % 251 + 1).astype(np.uint16)
     _write_tiled(path, data, compression)
