@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from . import errors as errors
 from ._array import Array as Array
+from ._cache import cache_budget as cache_budget
+from ._cache import set_cache_budget as set_cache_budget
 from ._enums import ColorInterp as ColorInterp
 from ._enums import Interleaving as Interleaving
 from ._enums import MaskFlags as MaskFlags
@@ -37,9 +39,11 @@ __all__ = [
     "Statistics",
     "Window",
     "__version__",
+    "cache_budget",
     "errors",
     "open_many",
     "read_many",
+    "set_cache_budget",
 ]
 
 
