@@ -195,6 +195,30 @@ def test_leaving_a_tile_stream_early_cancels_its_reads(world: str, http: HTTPSer
     assert after.aborted >= 1
 
 
+def test_decodes_never_run_on_the_event_loop_thread(
+    world: str, http: HTTPServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_geotiff import _read
+
+    decoded_on: list[int] = []
+    real = _read.decode_block
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        decoded_on.append(threading.get_ident())  # which thread decodes (the real decoder runs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_read, "decode_block", spy)
+
+    async def scenario() -> int:
+        tif = await GeoTIFF.open("cog.tif", store=http_store(http), cache_bytes=0)
+        await tif.read(window=Window(0, 0, 1024, 768))
+        return threading.get_ident()
+
+    loop_thread = run_in(world, scenario)
+    assert len(decoded_on) == 12  # 4x3 pixel-interleaved tiles
+    assert loop_thread not in decoded_on
+
+
 def test_cache_serves_repeated_windows(world: str, http: HTTPServerHandle) -> None:
     async def scenario() -> tuple[int, int]:
         tif = await GeoTIFF.open("cog.tif", store=http_store(http))
