@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._cache import BlockCache, ReadClaim, own_memory
-from ._decode import decode_block
+from ._decode import Block as DecodedBlock
+from ._decode import decode
 from ._image import ImageInfo
 from ._nursery import task_group
 from ._plan import Block, CacheState, ReadPlan, block_bytes, plan_read, touched_blocks
@@ -190,13 +191,14 @@ class _Execution:
         # In a worker thread. The block is dropped here unless the cache keeps
         # it: one decoded block per decoding thread at a time.
         ctx, info = self.ctx, self.info
-        arr = decode_block(ctx.source.path, info, data, ctx.byteorder, block.rows, jpeg=ctx.jpeg)
+        what = DecodedBlock(ctx.source.path, info, block.rows, block.index, ctx.byteorder, ctx.jpeg)
+        arr = decode(what, data)
         try:
             self._paste(block, arr)
             return own_memory(arr) if self.claim.fills else None
         except MemoryError as exc:
-            what = f"block {block.index} of IFD {info.ifd_index}"
-            raise _out_of_memory(ctx, what, block_bytes(info, block.rows)) from exc
+            where = f"block {block.index} of IFD {info.ifd_index}"
+            raise _out_of_memory(ctx, where, block_bytes(info, block.rows)) from exc
 
     async def _wait_for(self, block: Block) -> None:
         await self.waits[block.index].wait()
