@@ -187,7 +187,7 @@ class BlockCache:
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         """A handle whose file may hold at most ``max_bytes`` of the process budget."""
         if max_bytes < 0:
-            raise ValueError("cache size must be >= 0")
+            raise InvalidArgumentError("", f"cache_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes
         self._owner = next(_owners)
         self._pending: dict[BlockKey, anyio.Event] = {}

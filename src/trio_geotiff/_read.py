@@ -21,7 +21,6 @@ from typing import Any, Final
 
 import anyio
 import attrs
-import numpy as np
 import numpy.typing as npt
 
 from ._cache import BlockCache, ReadClaim, own_memory
@@ -35,7 +34,7 @@ from ._source import ObjectSource
 from ._window import Window
 from .errors import ResourceLimitError
 
-__all__ = ["DEFAULT_MAX_DECODED_BYTES", "ReadContext", "allocate", "check_ceiling", "read_samples"]
+__all__ = ["DEFAULT_MAX_DECODED_BYTES", "ReadContext", "check_ceiling", "read_samples"]
 
 DEFAULT_MAX_DECODED_BYTES: Final = 4 * 1024**3
 """Default ceiling on the bytes one read may decode (4 GiB)."""
@@ -71,21 +70,6 @@ def _out_of_memory(ctx: ReadContext, what: str, nbytes: int) -> ResourceLimitErr
         f"out of memory: {what} needs {nbytes} bytes (ceiling {ctx.max_decoded_bytes}"
         " bytes, max_decoded_bytes)",
     )
-
-
-def allocate(
-    ctx: ReadContext, shape: tuple[int, ...], dtype: Any, what: str, *, fill: Any = None
-) -> npt.NDArray[Any]:
-    """``np.empty(shape, dtype)`` (``np.full`` with ``fill``), failing as a library error.
-
-    Raises:
-        ResourceLimitError: The memory is not there (names the bytes and the ceiling).
-    """
-    dt = np.dtype(dtype)
-    try:
-        return np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
-    except MemoryError as exc:
-        raise _out_of_memory(ctx, what, int(np.prod(shape, dtype=np.int64)) * dt.itemsize) from exc
 
 
 async def read_samples(  # noqa: PLR0913, RUF100 (the façade's interface)
