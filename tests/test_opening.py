@@ -256,6 +256,10 @@ async def test_sidecars_are_fetched_under_the_files_limiter(http: HTTPServerHand
     await GeoTIFF.open("scene.tif", store=http_store(http), sidecars=True, limiter=limiter)
     stats = http.stats()
     assert stats.requests_total == 5  # the file, .ovr, .msk, .msk.ovr, .aux.xml (absent)
+    http.reset()
+    await GeoTIFF.open("bare.tif", store=http_store(http), sidecars=True, limiter=limiter)
+    # Without a .msk, its .msk.ovr is not looked up: the file and three 404s.
+    assert http.stats().requests_total == 4
     assert stats.max_waiting == 1
 
 

@@ -173,6 +173,13 @@ async def open_dataset(path: str, store: Any, options: OpenOptions) -> Dataset:
     async def sidecar(key: str, suffix: str) -> None:
         found[key] = await _open_sidecar(store, path + suffix, options)
 
+    async def mask_sidecars() -> None:
+        await sidecar("msk", ".msk")
+        if found["msk"] is not None:
+            # Its overviews: looked up only when there is a .msk (rare), so
+            # that a plain file costs no extra request.
+            await sidecar("msk_ovr", ".msk.ovr")
+
     async def pam() -> None:
         found["pam"] = await _open_pam(store, path + ".aux.xml", options.limiter)
 
@@ -182,16 +189,9 @@ async def open_dataset(path: str, store: Any, options: OpenOptions) -> Dataset:
         group.start_soon(main)
         if options.sidecars:
             group.start_soon(functools.partial(sidecar, "ovr", ".ovr"))
-            group.start_soon(functools.partial(sidecar, "msk", ".msk"))
-            group.start_soon(functools.partial(sidecar, "msk_ovr", ".msk.ovr"))
+            group.start_soon(mask_sidecars)
             group.start_soon(pam)
-    msk = found.get("msk")
-    sidecars = _Sidecars(
-        found.get("ovr"),
-        msk,
-        found.get("msk_ovr") if msk is not None else None,
-        found.get("pam"),
-    )
+    sidecars = _Sidecars(found.get("ovr"), found.get("msk"), found.get("msk_ovr"), found.get("pam"))
     return describe(found["main"], sidecars)
 
 
