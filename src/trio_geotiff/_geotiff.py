@@ -4,16 +4,9 @@ Opening lives in `_open` (sidecars, PAM, overview-mask pairing, the frozen
 `Dataset`), masks in `_masks`, block reads in `_read`; this module checks
 arguments, allocates the output and names things as rasterio does.
 
-Orders, stated once (they follow rasterio, and async-geotiff for tiles):
-
-* pixel positions are ``(row, col)``: `index` returns one, `xy` takes one,
-  `block_windows` yields ``((row, col), Window)``;
-* sizes are ``(height, width)`` (`shape`) and ``(rows, cols)`` (`block_shapes`);
-* CRS coordinates and pixel sizes are ``(x, y)``: `xy` returns one, `res` is one;
-* `Window` is ``Window(col_off, row_off, width, height)``, as rasterio's;
-* tiles are addressed ``(x, y)``, column first, as in async-geotiff:
-  `tile_count` is ``(columns, rows)``, `tile_window`, `fetch_tile` and
-  `open_tile_stream` take and yield ``(x, y)``.
+Orders follow rasterio (and async-geotiff for tiles): pixel positions are
+``(row, col)``, CRS coordinates ``(x, y)``, tiles ``(x, y)`` column first.
+The table is in docs/api.md ("Orders"), the one place they are stated.
 """
 
 from __future__ import annotations
