@@ -60,20 +60,26 @@ def round_seed(mode: str, rnd: int) -> int:
     return SEED * 100_000 + _MODE_OFFSET[mode] + rnd
 
 
-def _bad_records(mode: str, seed: int, report: Report, labels: list[str]) -> list[dict[str, Any]]:
-    """Every non-library, hang or crash outcome (known bugs too), with how to replay it."""
+def _records(
+    mode: str, seed: int, report: Report, labels: list[str], *, slow: bool = False
+) -> list[dict[str, Any]]:
+    """Every non-library, hang or crash outcome (known bugs too), with how to replay it.
+
+    ``slow``: instead, the cases that passed the time limit but finished when run again.
+    """
     n = len(report.outcomes)
     return [
         {
             "kind": o.kind,
             "known": o.known,
             "message": o.message,
+            "seconds": round(o.seconds, 1),
             "case": labels[o.index],
             "replay": replay_command(mode, seed, n, o.index),
             "saved": str(report.saved.get(o.index, "")),
         }
         for o in report.outcomes
-        if o.category not in ("ok", "library")
+        if (o.slow if slow else o.category not in ("ok", "library"))
     ]
 
 
@@ -86,6 +92,7 @@ def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
     assert seed_files, "no seed files (rasterio could not write any, and the corpus is absent)"
     total = Report()
     records: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
     started = time.monotonic()
     rounds = 0
     failures: list[str] = []  # a long run goes on after a failing round, and reports them all
@@ -102,7 +109,8 @@ def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
         )
         if report.bad:
             failures.append(f"{mode} round {rounds} (seed {seed}):\n" + _describe(report, labels))
-        records += _bad_records(mode, seed, report, labels)
+        records += _records(mode, seed, report, labels)
+        slow += _records(mode, seed, report, labels, slow=True)
         total.outcomes += report.outcomes
         total.children += report.children
         rounds += 1
@@ -120,6 +128,7 @@ def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
         "classes": total.categories(),
         "outcomes": dict(sorted(total.counts().items())),
         "not_library": records,
+        "slow": slow,
     }
     print(f"\nfuzz summary ({mode}):", json.dumps(summary, indent=1))
     out = os.environ.get("TRIO_GEOTIFF_FUZZ_REPORT")

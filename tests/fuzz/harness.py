@@ -59,6 +59,12 @@ MODES = {"lowered": CEILING, "default": DEFAULT_SETTINGS}
 READ_BUDGET = 256 * 1024**2
 """Output bytes above which a case reads a window instead of the whole image."""
 CASE_TIMEOUT = 10.0
+CONFIRM_TIMEOUT = 60.0
+"""A case past `CASE_TIMEOUT` runs again alone with this limit: a hang only if it times out again.
+
+On a loaded, shared machine a case that takes 3 s alone can pass 10 s; it is
+then recorded with the outcome of the second run and flagged `Outcome.slow`.
+"""
 WINDOW = 512
 """Side of the window read when a full read would pass the ceiling."""
 BAD_PREFIXES = ("nonlib:", "memory", "signal:", "exit:", "timeout")
@@ -103,6 +109,8 @@ class Outcome:
     seconds: float = 0.0
     message: str = ""
     """``"Type: message"`` of a non-library exception (the leaves of a group too)."""
+    slow: bool = False
+    """Past the first time limit, but finished when run again alone (`CONFIRM_TIMEOUT`)."""
 
     @property
     def category(self) -> str:
@@ -156,8 +164,13 @@ def run_cases(
     rlimit: int = RLIMIT_AS_BYTES,
     ceiling: int = CEILING,
     labels: list[str] | None = None,
+    confirm_timeout: float | None = CONFIRM_TIMEOUT,
 ) -> Report:
-    """Run every input in child processes; save the inputs of bad outcomes to ``saved_dir``."""
+    """Run every input in child processes; save the inputs of bad outcomes to ``saved_dir``.
+
+    A case that times out is run again alone with ``confirm_timeout`` (None:
+    not re-run): it counts as a hang only if it times out again.
+    """
     report = Report()
     with tempfile.TemporaryDirectory(prefix="trio_geotiff_fuzz_") as tmp:
         work = Path(tmp)
@@ -176,6 +189,10 @@ def run_cases(
                 case_list, start, len(inputs), results, timeout, rlimit, ceiling, work
             )
         report.outcomes = [results[i] for i in range(len(inputs))]
+    if confirm_timeout is not None:
+        for o in report.outcomes:
+            if o.kind == "timeout":
+                _confirm(o, inputs[o.index], confirm_timeout, rlimit, ceiling)
     if saved_dir is not None:
         for o in [o for o in report.outcomes if o.bad or o.known]:
             saved_dir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +207,19 @@ def run_cases(
             dest.with_suffix(".json").write_text(json.dumps(meta, indent=1))
             report.saved[o.index] = dest
     return report
+
+
+def _confirm(outcome: Outcome, data: bytes, timeout: float, rlimit: int, ceiling: int) -> None:
+    """Run a timed-out case again alone; if it finishes, record that outcome as slow."""
+    again = run_cases(
+        [data], timeout=timeout, rlimit=rlimit, ceiling=ceiling, confirm_timeout=None
+    ).outcomes[0]
+    if again.kind == "timeout":
+        outcome.detail = f"no result after {timeout} s when run again alone"
+        outcome.message = outcome.detail
+        return
+    outcome.kind, outcome.detail, outcome.message = again.kind, again.detail, again.message
+    outcome.seconds, outcome.slow = again.seconds, True
 
 
 def _slug(kind: str) -> str:

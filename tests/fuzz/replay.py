@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         args.save.write_bytes(data)
     outcome = run_cases([data], ceiling=MODES[args.mode]).outcomes[0]
     print(f"case: {label}\nbytes: {len(data)}\noutcome: {outcome.kind} ({outcome.category})")
+    slow = " (past the time limit, finished when run again alone)" if outcome.slow else ""
+    print(f"seconds: {outcome.seconds:.1f}{slow}")
     if outcome.message:
         print(f"message: {outcome.message}")
     if outcome.detail:
