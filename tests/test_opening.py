@@ -266,6 +266,22 @@ async def test_sidecars_are_fetched_under_the_files_limiter(http: HTTPServerHand
 # -- overview order ----------------------------------------------------------
 
 
+def test_gdals_directory_scan_order() -> None:
+    from trio_geotiff._open import _scan_order
+    from trio_geotiff._tiff import IFD
+
+    ifds = [
+        IFD(8, {330: (300, 200)}),  # the first image lists two SubIFDs, 300 first
+        IFD(100, {}),  # main chain: a candidate
+        IFD(150, {330: (500,)}),  # main chain with SubIFDs of its own: not one
+        IFD(200, {}, parent=0),
+        IFD(300, {}, parent=0),
+        IFD(400, {}, parent=0),  # chained from a SubIFD, not listed: GDAL never visits it
+    ]
+    assert [ifd.offset for _, ifd in _scan_order(ifds)] == [300, 200, 100]
+    assert [i for i, _ in _scan_order(ifds)] == [4, 3, 1]
+
+
 def test_subifd_overviews_are_listed_in_gdals_order() -> None:
     # GDAL lists the SubIFDs in the order the SubIFDs tag gives them, unsorted.
     rel = "libtiff/tiff_with_subifd_chain.tif"
