@@ -573,9 +573,12 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
                 GDAL by up to ~120 at sharp chroma edges. "gdal": GDAL's exact
                 output (its libjpeg 9 upsamples chroma in the DCT domain),
                 about 25x slower. See docs/jpeg.md.
-            cache_bytes: Budget of the decoded-block cache shared by this
-                file's reads (default 128 MiB; 0 turns it off). Reads larger
-                than a quarter of it do not fill it.
+            cache_bytes: The most decoded blocks this file may keep in the
+                process-wide cache, whose budget is `set_cache_budget`
+                (256 MiB by default): a per-file cap inside it (default
+                128 MiB; 0 keeps this file out of the cache). Reads larger
+                than a quarter of the cap (or of the budget, if smaller)
+                do not fill it.
             header: The header bytes of this object from `GeoTIFF.header`
                 (e.g. fetched by another process): the file opens without a
                 request. Sidecars are still looked up when asked for.
