@@ -176,10 +176,14 @@ class _Execution:
         # it: one decoded block per decoding thread at a time.
         ctx, info = self.ctx, self.info
         what = DecodedBlock(ctx.source.path, info, block.rows, block.index, ctx.byteorder, ctx.jpeg)
-        arr = decode(what, data)
         try:
+            arr = decode(what, data)
             self._paste(block, arr)
             return own_memory(arr) if self.claim.fills else None
+        except ResourceLimitError as exc:  # the codec boundary's: add the read's ceiling
+            raise ResourceLimitError(
+                exc.path, f"{exc.reason} (ceiling {ctx.max_decoded_bytes} bytes, max_decoded_bytes)"
+            ) from exc
         except MemoryError as exc:
             where = f"block {block.index} of IFD {info.ifd_index}"
             raise _out_of_memory(ctx, where, block_bytes(info, block.rows)) from exc
