@@ -73,7 +73,10 @@ def test_many_samples_per_pixel_is_a_resource_limit(
     result = read_limited(path, (0, 0, 256, 256))
     assert result.error == "ResourceLimitError", result
     assert "GeoTIFFError" in result.classes
+    # The message names the file, the bytes it needed and the (default) ceiling.
     assert "x.tif" in result.message
+    assert re.search(r"\b\d{9,} bytes\b", result.message), result.message
+    assert str(4 * 1024**3) in result.message, result.message
 
 
 def test_nodata_mask_of_many_bands_is_bounded(tmp_path: Path) -> None:
