@@ -32,9 +32,9 @@ async def open_cog(cog_dir: Path, **options: object) -> GeoTIFF:
 async def test_read_takes_keywords_only(cog_dir: Path) -> None:
     tif = await open_cog(cog_dir)
     with pytest.raises(TypeError):
-        await tif.read(1)  # type: ignore[misc]  # rasterio's band index: not a window here
+        await tif.read(1)  # type: ignore[call-arg,arg-type]  # rasterio's band index: not a window here
     with pytest.raises(TypeError):
-        await tif.read(Window(0, 0, 4, 4))  # type: ignore[misc]
+        await tif.read(Window(0, 0, 4, 4))  # type: ignore[call-arg]
     assert (await tif.read(window=Window(0, 0, 4, 4), indexes=1)).shape == (1, 4, 4)
 
 
@@ -184,7 +184,7 @@ async def test_open_many_and_read_many_share_a_limiter(cog_dir: Path) -> None:
 @pytest.mark.parametrize(("dtype", "nodata", "bound"), [(np.uint8, 0, 2), (np.float32, 0.0, 1)])
 def test_nodata_mask_is_computed_band_by_band(dtype: type, nodata: float, bound: int) -> None:
     rng = np.random.default_rng(3)
-    values = rng.integers(0, 3, (8, 256, 256)).astype(dtype)
+    values: np.ndarray = rng.integers(0, 3, (8, 256, 256)).astype(dtype)
     values[:, :10, :10] = 0  # every band nodata: invalid
     want = ~np.all(values == 0, axis=0)
     tracemalloc.start()
