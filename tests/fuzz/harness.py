@@ -453,10 +453,31 @@ async def exercise(store: Any, path: str, ceiling: int) -> None:
     if tif.colorinterp and tif.colorinterp[0] is ColorInterp.palette:
         tif.colormap(1)
     await _read(tif)
+    await _other_reads(tif)
     for ov in tif.overviews:
         repr(ov)
         ov.transform, ov.bounds, ov.block_shapes, ov.res  # noqa: B018 - touched for errors
         await _read(ov)
+
+
+async def _other_reads(raster: Any) -> None:
+    """The other read paths, on band 1: corner tiles, a tile stream, a boundless masked read."""
+    from trio_geotiff import Window
+
+    across, down = raster.tile_count
+    corners = list(dict.fromkeys([(0, 0), (across - 1, down - 1), (across - 1, 0), (0, down - 1)]))
+    # Only blocks whose output a caller could hold: a strip of a 2^31-wide image is not read.
+    tiles = [xy for xy in corners if _nbytes(raster.tile_window(*xy), raster) <= READ_BUDGET]
+    if tiles:
+        await raster.fetch_tiles(tiles, indexes=1)
+        async with raster.open_tile_stream(tiles[:3], indexes=1, batch=2) as stream:
+            async for _ in stream:
+                pass
+    await raster.read(window=Window(-4, -4, 16, 16), indexes=1, boundless=True, masked=True)
+
+
+def _nbytes(window: Any, raster: Any) -> int:
+    return int(window.width * window.height * raster.dtype.itemsize)
 
 
 async def _read(raster: Any) -> None:
