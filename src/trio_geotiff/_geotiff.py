@@ -300,8 +300,9 @@ class _Raster:
         check_decodable(self.path, self._image)
         rows = slice(inner.row_off - window.row_off, inner.row_stop - window.row_off)
         cols = slice(inner.col_off - window.col_off, inner.col_stop - window.col_off)
-        # Blocks cover the whole inner window: only the frame around it gets the fill.
-        _fill_outside(data, rows, cols, fill)
+        if inner != window:
+            # Blocks cover the whole inner window: only the frame around it gets the fill.
+            _fill_outside(data, rows, cols, fill)
         inner_valid = await self._read_inner(inner, bands, data[:, rows, cols])
         if inner_valid is None and inner == window:
             return None
