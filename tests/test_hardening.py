@@ -109,7 +109,8 @@ def test_wide_strips_count_what_is_decoded(tmp_path: Path) -> None:
     """A 512x512 window of a 1,048,576-wide stripped float32 file decodes 74 strips (2.17 GB).
 
     The per-read ceiling counts the decoded bytes (whole strips), not only the
-    1 MiB of output: with a ceiling between the two the read is refused.
+    1 MiB of output: with a ceiling between the two the read is refused, and
+    the bytes counted are the strips' bytes, to the byte.
     """
     path = _write(tmp_path, "x.tif", crafted.wide_strips())
     window = (1000, 0, 512, 512)
@@ -121,6 +122,13 @@ def test_wide_strips_count_what_is_decoded(tmp_path: Path) -> None:
     assert output < ceiling < decoded
     result = read_limited(path, window, options={"max_decoded_bytes": ceiling})
     assert result.error == "ResourceLimitError", result
+    assert str(decoded) in result.message, result.message
+    # What is counted is exactly the strips' bytes: one byte less is refused,
+    # and the read fits a ceiling of exactly that.
+    below = read_limited(path, window, options={"max_decoded_bytes": decoded - 1})
+    assert below.error == "ResourceLimitError", below
+    exact = read_limited(path, window, options={"max_decoded_bytes": decoded})
+    assert exact.error is None, exact
 
 
 def test_wide_strips_read_in_bounded_memory(tmp_path: Path) -> None:
