@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from trio_geotiff._bitstream import declared_size
-from trio_geotiff._decode import Block, decode, decode_block
+from trio_geotiff._decode import Block, decode
 from trio_geotiff._image import ImageInfo
 from trio_geotiff.errors import CorruptFileError, ResourceLimitError
 
@@ -153,13 +153,6 @@ def test_garbage_raises_corrupt_file_error(codec: str) -> None:
 def test_lerc_wrapped_in_corrupt_deflate_raises_corrupt_file_error() -> None:
     info = make_info(LERC, lerc=(4, 1))  # LercParameters: version 4, Deflate
     assert_corrupt(block_of(info), b"not deflate", "LERC")
-
-
-def test_the_legacy_signature_raises_the_same_errors() -> None:
-    with pytest.raises(CorruptFileError) as info:
-        decode_block("x.tif", make_info(DEFLATE), b"junk", "<", 64, jpeg="fast")
-    assert type(info.value) is CorruptFileError
-    assert "IFD 0" in info.value.reason
 
 
 def test_a_bug_is_not_reported_as_a_corrupt_file() -> None:

@@ -39,7 +39,7 @@ from ._image import Compression, ImageInfo
 from ._jpeg import decode_jpeg, libjpeg9_available
 from .errors import CorruptFileError, GeoTIFFError, ResourceLimitError, UnsupportedError
 
-__all__ = ["Block", "check_decodable", "decode", "decode_block"]
+__all__ = ["Block", "check_decodable", "decode"]
 
 # What codecs raise on bad data. imagecodecs' errors derive from RuntimeError.
 _CODEC_ERRORS: Final = (RuntimeError, ValueError, zlib.error, lzma.LZMAError, EOFError)
@@ -203,28 +203,6 @@ def decode(block: Block, data: bytes | memoryview) -> npt.NDArray[Any]:
             f"{block.where}: out of memory decoding a {block.codec} block"
             f" of {block.decoded_bytes} bytes",
         ) from exc
-
-
-def decode_block(
-    path: str,
-    info: ImageInfo,
-    data: bytes | memoryview,
-    byteorder: str,
-    rows: int,
-    **options: str,
-) -> npt.NDArray[Any]:
-    """Decode one block described by its parts; the former signature of `decode`.
-
-    Kept until _read.py builds a `Block` (which also names the block in
-    errors). ``options`` may hold ``jpeg`` ("gdal" or "fast").
-
-    Raises:
-        CorruptFileError: See `decode`.
-        ResourceLimitError: See `decode`.
-        UnsupportedError: See `decode`.
-    """
-    block = Block(path, info, rows, byteorder=byteorder, jpeg=options.get("jpeg", "gdal"))
-    return decode(block, data)
 
 
 @contextlib.contextmanager

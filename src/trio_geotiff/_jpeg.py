@@ -166,7 +166,7 @@ def decode_jpeg(
     Raises:
         ValueError: A malformed header, or not ``samples`` 8-bit samples.
         RuntimeError: The decoder failed (imagecodecs.JpegError, LibjpegError).
-            `decode_block` maps both to `CorruptFileError` with the block's identity.
+            `_decode.decode` maps both to `CorruptFileError` naming the block.
     """
     tables = tables or None
     if photometric == Photometric.YCBCR and samples == 3:
