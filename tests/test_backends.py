@@ -201,13 +201,13 @@ def test_decodes_never_run_on_the_event_loop_thread(
     from trio_geotiff import _read
 
     decoded_on: list[int] = []
-    real = _read.decode_block
+    real = _read.decode
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         decoded_on.append(threading.get_ident())  # which thread decodes (the real decoder runs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_read, "decode_block", spy)
+    monkeypatch.setattr(_read, "decode", spy)
 
     async def scenario() -> int:
         tif = await GeoTIFF.open("cog.tif", store=http_store(http), cache_bytes=0)
