@@ -232,6 +232,15 @@ def test_a_jpeg_of_another_shape_than_its_block_is_corrupt(
     assert_corrupt(block_of(make_info(JPEG, block=block)), data, "JPEG")
 
 
+def test_stray_bytes_before_a_jpeg_marker_are_skipped_as_libjpeg_does() -> None:
+    data = imagecodecs.jpeg8_encode(image(64, 64, 3))
+    stray = data[:2] + b"\x00\x13" + data[2:]  # junk between SOI and the next marker
+    for jpeg in ("gdal", "fast"):
+        info = make_info(JPEG, samples=3, photometric=6)
+        out = decode(block_of(info, jpeg=jpeg), stray)
+        np.testing.assert_array_equal(out, decode(block_of(info, jpeg=jpeg), data))
+
+
 def test_a_jpeg_strip_shorter_than_its_block_is_padded() -> None:
     # The last strip of an image may hold fewer rows than RowsPerStrip.
     data = imagecodecs.jpeg8_encode(_flat(40, 64, 1))

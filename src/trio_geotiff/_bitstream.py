@@ -62,7 +62,11 @@ def _jpeg_segments(buf: bytes) -> list[tuple[int, int, int]]:
     pos = 2
     while pos + 4 <= len(buf):
         if buf[pos] != 0xFF:
-            raise ValueError(f"expected a JPEG marker at byte {pos}")
+            # libjpeg skips stray bytes before a marker (with a warning).
+            pos = buf.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
         marker = buf[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
