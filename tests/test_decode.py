@@ -9,8 +9,11 @@ blocks are made here with imagecodecs' encoders.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import imagecodecs
@@ -306,6 +309,34 @@ def test_a_decompression_bomb_is_corrupt_without_inflating_it(
     peak = _peak_while(attempt)
     assert len(errors) == 1
     assert peak < 2**20  # what the bomb would inflate to: 64 MiB
+
+
+def test_exact_jpeg_without_jpeglib_is_unsupported_and_fast_still_works(tmp_path: Path) -> None:
+    # A jpeglib package without its libjpeg builds shadows the real one.
+    (tmp_path / "jpeglib").mkdir()
+    (tmp_path / "jpeglib" / "__init__.py").write_text("")
+    script = f"""
+import sys
+sys.path[:0] = [{str(tmp_path)!r}, {str(Path(__file__).parent)!r}]
+import imagecodecs
+from test_decode import JPEG, block_of, image, make_info
+from trio_geotiff._decode import decode
+from trio_geotiff._jpeg import libjpeg9_available
+from trio_geotiff.errors import UnsupportedError
+data = imagecodecs.jpeg8_encode(image(64, 64, 3))
+info = make_info(JPEG, samples=3, photometric=6)
+assert not libjpeg9_available()
+assert decode(block_of(info, jpeg="fast"), data).shape == (64, 64, 3)
+try:
+    decode(block_of(info, jpeg="gdal"), data)
+except UnsupportedError as exc:
+    print(type(exc).__name__, exc.path, exc.reason)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.startswith("UnsupportedError x.tif ")
+    assert "jpeglib" in done.stdout
 
 
 # ---------------------------------------------------------------------------
