@@ -125,7 +125,7 @@ def _texture(height: int, width: int, *, saturated: bool = False) -> np.ndarray:
     if not saturated:
         palette = palette * 0.6 + 50
     cells = ((yy // 13) * 7 + (xx // 11)) % len(palette)
-    img = palette[cells].transpose(2, 0, 1).astype(np.uint8)
+    img: np.ndarray = palette[cells].transpose(2, 0, 1).astype(np.uint8)
     stripes = ((xx + yy) // 3) % 2 == 0
     img[0][stripes & (yy > height // 2)] = 30
     img[:, : height // 4, : width // 4] = rng.integers(

@@ -45,7 +45,7 @@ __all__ = ["Block", "check_decodable", "decode"]
 _CODEC_ERRORS: Final = (RuntimeError, ValueError, zlib.error, lzma.LZMAError, EOFError)
 
 
-def _lzma_decode(data: bytes | memoryview, out: int) -> bytes:
+def _lzma_decode(data: bytes | bytearray | memoryview, out: int) -> bytes:
     """At most ``out`` bytes of an xz stream (libtiff's LZMA).
 
     The standard library rather than imagecodecs: ``lzma_decode(..., out=n)``
@@ -175,7 +175,7 @@ def _unsupported_samples(info: ImageInfo) -> str | None:
     return next((reason for broken, reason in rules if broken), None)
 
 
-def decode(block: Block, data: bytes | memoryview) -> npt.NDArray[Any]:
+def decode(block: Block, data: bytes | bytearray | memoryview) -> npt.NDArray[Any]:
     """Decode one block into an array of shape ``(rows, block_width, samples_per_block)``.
 
     Args:
@@ -220,7 +220,7 @@ def _codec_errors(block: Block) -> Iterator[None]:
 # Byte codecs (Deflate, LZW, PackBits, ZSTD, LZMA) and sample unpacking
 
 
-def _decompress(block: Block, data: bytes | memoryview) -> Any:
+def _decompress(block: Block, data: bytes | bytearray | memoryview) -> Any:
     comp = block.info.compression
     if comp is None or comp is Compression.NONE:
         return data
