@@ -153,7 +153,9 @@ def run_w8(
             ):
                 times, requests = [], []
                 for _ in range(reps):
+                    # Every rep opens the files afresh, on the workers and here.
                     client.run(_reset_worker_caches)
+                    _reset_worker_caches()
                     if where == "local":
                         urls = [str(p) for p in paths]
                         store = None

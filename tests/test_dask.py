@@ -236,3 +236,19 @@ def test_keyboard_interrupt_on_threaded_scheduler(http: HTTPServerHandle, names:
     assert _blocking.in_flight() == 0
     assert http.stats().aborted >= 1
     http.reset()
+
+
+def test_open_stack_fetches_headers_concurrently_within_the_process_limiter(
+    http: HTTPServerHandle, names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh process state with a limiter of 4 (as TRIO_GEOTIFF_CONCURRENCY=4 would give).
+    state = _blocking._ProcessState()
+    state.concurrency = 4
+    monkeypatch.setattr(_blocking, "_state", state)
+    http.reset()
+    http.faults.set(latency=0.05)  # every request waits: the opens overlap
+    open_stack(names, store=http_store(http))
+    stats = http.stats()
+    http.reset()
+    assert stats.requests_total == N_FILES
+    assert 2 <= stats.max_waiting <= 4
