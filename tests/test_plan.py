@@ -286,7 +286,8 @@ def _patch_tile_tags(path: Path, offsets: list[int] | None, counts: list[int] | 
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        tags = tif.pages[0].tags
+        page = tif.pages.first  # a TiffPage (pages[0] is typed TiffPage | TiffFrame)
+        tags = page.tags
         spots = {
             324: (tags[324].valueoffset, tags[324].dtype),
             325: (tags[325].valueoffset, tags[325].dtype),
@@ -312,9 +313,11 @@ def _gdal_read(path: Path) -> np.ndarray | Exception:
         warnings.simplefilter("ignore")  # not georeferenced, TIFFReadDirectory notes
         try:
             with rasterio.open(path) as ds:
-                return ds.read()
+                pixels: np.ndarray = ds.read()
+                return pixels
         except RasterioError as exc:  # the oracle's failure is the expected outcome
-            return exc
+            failure: Exception = exc
+            return failure
 
 
 async def _our_read(path: Path) -> Any:
