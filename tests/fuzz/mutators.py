@@ -213,9 +213,11 @@ def patch_value(draw: Draw, buf: bytearray, m: TIFFMap) -> tuple[bytearray, str]
     if e.type in INT_FORMATS:
         ok = _write(buf, pos, _pack_uint(m.bo, size, value))
     elif e.type in (11, 12):
+        # Extremes of the field's own width (1e300 does not pack as a FLOAT).
+        tiny, huge = (1e-45, 3.4e38) if size == 4 else (1e-300, 1e300)
         fval = draw(
             st.sampled_from(
-                [0.0, -0.0, 1e-300, 1e300, float("inf"), float("-inf"), float("nan"), -1.0]
+                [0.0, -0.0, tiny, huge, float("inf"), float("-inf"), float("nan"), -1.0]
             )
         )
         ok = _write(buf, pos, struct.pack(m.bo + ("f" if size == 4 else "d"), fval))
