@@ -2,7 +2,8 @@
 
 `Tag` holds the TIFF tag numbers this library reads (baseline TIFF 6.0,
 GeoTIFF 1.1 and GDAL's private tags), `GeoKey` the GeoTIFF 1.1 key ids of the
-GeoKeyDirectory, and `Photometric` the PhotometricInterpretation values. They
+GeoKeyDirectory, and `Photometric`, `SampleFormat` and `Predictor` the values
+of those tags. They
 are `enum.IntEnum`, so a member compares equal to the bare number read from a
 file and can index a dict of tags keyed by int.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["GeoKey", "Photometric", "Tag"]
+__all__ = ["GeoKey", "Photometric", "Predictor", "SampleFormat", "Tag"]
 
 
 class Tag(enum.IntEnum):
@@ -119,3 +120,22 @@ class Photometric(enum.IntEnum):
     ITULAB = 10
     LOGL = 32844
     LOGLUV = 32845
+
+
+class SampleFormat(enum.IntEnum):
+    """SampleFormat (tag 339) values, named as libtiff names them."""
+
+    UINT = 1
+    INT = 2
+    IEEEFP = 3
+    VOID = 4
+    COMPLEXINT = 5
+    COMPLEXIEEEFP = 6
+
+
+class Predictor(enum.IntEnum):
+    """Predictor (tag 317) values."""
+
+    NONE = 1
+    HORIZONTAL = 2
+    FLOATINGPOINT = 3

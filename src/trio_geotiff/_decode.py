@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._bitstream import Size, declared_size
-from ._codes import Photometric
+from ._codes import Photometric, Predictor, SampleFormat
 from ._image import Compression, ImageInfo
 from ._jpeg import decode_jpeg, libjpeg9_available
 from .errors import CorruptFileError, GeoTIFFError, ResourceLimitError, UnsupportedError
@@ -76,6 +76,7 @@ _LERC_WRAPPERS: Final[dict[int, Callable[..., Any]]] = {
     1: imagecodecs.deflate_decode,
     2: imagecodecs.zstd_decode,
 }
+_INTEGER_FORMATS: Final = frozenset({SampleFormat.UINT, SampleFormat.INT, SampleFormat.VOID})
 # GDAL reads these through libtiff's RGBA conversion, which is not done here.
 _GDAL_RGBA_PHOTOMETRICS: Final = frozenset(
     {Photometric.SEPARATED, Photometric.CIELAB, Photometric.LOGL, Photometric.LOGLUV}
@@ -153,22 +154,23 @@ def check_decodable(path: str, info: ImageInfo) -> None:
 
 def _unsupported_samples(info: ImageInfo) -> str | None:
     """Why the predictor and sample type cannot be decoded, or None."""
+    fmt, predictor = info.sample_format, info.predictor
     rules = (
-        (info.predictor not in (1, 2, 3), f"predictor {info.predictor} is not supported"),
+        (predictor not in set(Predictor), f"predictor {predictor} is not supported"),
         (
-            info.predictor == 3 and info.sample_format != 3,
+            predictor == Predictor.FLOATINGPOINT and fmt != SampleFormat.IEEEFP,
             "predictor 3 needs floating-point samples",
         ),
         (
-            info.predictor == 2 and info.bits not in (8, 16, 32, 64),
+            predictor == Predictor.HORIZONTAL and info.bits not in (8, 16, 32, 64),
             f"predictor 2 with {info.bits}-bit samples is not supported",
         ),
         (
-            info.sample_format == 3 and info.bits == 24,
+            fmt == SampleFormat.IEEEFP and info.bits == 24,
             "24-bit floating point samples are not supported",
         ),
         (
-            info.bits not in (8, 16, 32, 64, 128) and info.sample_format not in (1, 2, 4),
+            info.bits not in (8, 16, 32, 64, 128) and fmt not in _INTEGER_FORMATS,
             f"{info.bits}-bit non-integer samples are not supported",
         ),
     )
@@ -240,12 +242,14 @@ def _unpack(block: Block, raw: Any) -> npt.NDArray[Any]:
     """Stored samples (after decompression) to the returned array."""
     info = block.info
     buf = np.frombuffer(raw, dtype=np.uint8)
-    if info.fill_order == 2:
+    if info.fill_order == 2:  # FillOrder 2: bits of each byte stored lowest first
         buf = imagecodecs.bitorder_decode(buf.copy())
-    if info.bits in (8, 16, 32, 64, 128) or (info.sample_format == 3 and info.bits == 16):
+    if info.bits in (8, 16, 32, 64, 128) or (
+        info.sample_format == SampleFormat.IEEEFP and info.bits == 16
+    ):
         return _unpack_bytes(block, buf)
     width, spb = info.block_width, info.samples_per_block
-    if info.bits == 24 and info.sample_format in (1, 4):
+    if info.bits == 24 and info.sample_format in (SampleFormat.UINT, SampleFormat.VOID):
         # GDAL reads 24-bit samples as a big-endian bit stream, after libtiff
         # has swapped each 3-byte sample of a big-endian file: in a little-endian
         # file they are big-endian triples, in a big-endian one little-endian.
@@ -268,11 +272,11 @@ def _file_dtype(info: ImageInfo, byteorder: str) -> np.dtype[Any]:
     """The dtype of samples as stored in the file."""
     b = info.bits
     f = info.sample_format
-    if f == 3 and b == 16:
+    if f == SampleFormat.IEEEFP and b == 16:
         return np.dtype(byteorder + "f2")
-    if f == 5:
+    if f == SampleFormat.COMPLEXINT:
         return np.dtype(byteorder + ("i2" if b == 32 else "i4"))  # pairs of (re, im)
-    if f == 6:
+    if f == SampleFormat.COMPLEXIEEEFP:
         return np.dtype(byteorder + ("c8" if b == 64 else "c16"))
     return info.dtype.newbyteorder(">" if byteorder == ">" else "<")
 
@@ -281,7 +285,8 @@ def _unpack_bytes(block: Block, buf: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
     """Whole-byte samples: view, pad a short block, undo the predictor."""
     info, rows, width = block.info, block.rows, block.info.block_width
     fdtype = _file_dtype(info, block.byteorder)
-    row_items = width * info.samples_per_block * (2 if info.sample_format == 5 else 1)
+    complex_int = info.sample_format == SampleFormat.COMPLEXINT
+    row_items = width * info.samples_per_block * (2 if complex_int else 1)
     row_bytes = row_items * fdtype.itemsize
     have_rows = min(rows, len(buf) // row_bytes) if row_bytes else 0
     if have_rows < rows:
@@ -290,11 +295,11 @@ def _unpack_bytes(block: Block, buf: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
         padded[: have_rows * row_bytes] = buf[: have_rows * row_bytes]
         buf = padded
     arr: npt.NDArray[Any] = buf[: rows * row_bytes].view(fdtype).reshape(rows, width, -1)
-    if info.predictor == 2:
+    if info.predictor == Predictor.HORIZONTAL:
         arr = imagecodecs.delta_decode(arr, axis=-2, dist=1)
-    elif info.predictor == 3:
+    elif info.predictor == Predictor.FLOATINGPOINT:
         arr = imagecodecs.floatpred_decode(arr, axis=-2, dist=1)
-    if info.sample_format == 5:
+    if complex_int:
         native = arr.astype(arr.dtype.newbyteorder("="), copy=False)
         out = native[..., 0::2].astype(info.dtype) + 1j * native[..., 1::2]
         return out.astype(info.dtype, copy=False)

@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._codes import Photometric, Tag
+from ._codes import Photometric, SampleFormat, Tag
 from ._tiff import IFD
 from .errors import CorruptFileError, UnsupportedError
 
@@ -164,18 +164,21 @@ class ImageInfo:
 # 1..7-bit -> uint8, 12-bit -> uint16, half and 24-bit floats -> float32,
 # complex integers widened. SampleFormat 4 ("void") reads as unsigned.
 _DTYPES: Final[dict[int, tuple[tuple[int, str], ...]]] = {
-    1: ((8, "uint8"), (16, "uint16"), (32, "uint32"), (64, "uint64")),
-    2: ((8, "int8"), (16, "int16"), (32, "int32"), (64, "int64")),
-    3: ((16, "float32"), (24, "float32"), (32, "float32"), (64, "float64")),
-    5: ((32, "complex64"), (64, "complex128")),
-    6: ((64, "complex64"), (128, "complex128")),
+    SampleFormat.UINT: ((8, "uint8"), (16, "uint16"), (32, "uint32"), (64, "uint64")),
+    SampleFormat.INT: ((8, "int8"), (16, "int16"), (32, "int32"), (64, "int64")),
+    SampleFormat.IEEEFP: ((16, "float32"), (24, "float32"), (32, "float32"), (64, "float64")),
+    SampleFormat.COMPLEXINT: ((32, "complex64"), (64, "complex128")),
+    SampleFormat.COMPLEXIEEEFP: ((64, "complex64"), (128, "complex128")),
 }
 # Float and complex formats take exact bit depths only.
-_EXACT_BITS: Final = frozenset({3, 5, 6})
+_EXACT_BITS: Final = frozenset(
+    {SampleFormat.IEEEFP, SampleFormat.COMPLEXINT, SampleFormat.COMPLEXIEEEFP}
+)
 
 
 def _dtype_for(path: str, sample_format: int, bits: int) -> np.dtype[np.generic]:
-    for limit, name in _DTYPES.get(1 if sample_format == 4 else sample_format, ()):
+    unsigned = sample_format == SampleFormat.VOID
+    for limit, name in _DTYPES.get(SampleFormat.UINT if unsigned else sample_format, ()):
         if bits == limit or (bits < limit and sample_format not in _EXACT_BITS):
             return np.dtype(name)
     raise UnsupportedError(
