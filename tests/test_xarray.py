@@ -299,3 +299,34 @@ def test_graph_objects_pickle_small_and_read_in_a_fresh_process(
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     np.testing.assert_array_equal(np.load(out), ref)
+
+
+def test_nothing_runs_past_interpreter_exit() -> None:
+    code = """
+import asyncio, threading, time
+from trio_geotiff import _blocking
+
+async def forever():
+    try:
+        await asyncio.sleep(600)
+    finally:
+        print("coroutine ended", flush=True)
+
+def call():
+    try:
+        _blocking.run(forever)
+    except BaseException as exc:
+        print("caller got", type(exc).__name__, flush=True)
+
+threading.Thread(target=call, daemon=True).start()
+while _blocking.in_flight() == 0:
+    time.sleep(0.01)
+print("exiting", flush=True)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "exiting"
+    assert "coroutine ended" in lines

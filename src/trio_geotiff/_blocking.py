@@ -183,7 +183,12 @@ def run(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
 
     with state.lock:
         state.calls.add(call)
-    portal.loop.call_soon_threadsafe(start)
+    try:
+        portal.loop.call_soon_threadsafe(start)
+    except RuntimeError as exc:  # the loop was closed (interpreter exit)
+        with state.lock:
+            state.calls.discard(call)
+        raise EventLoopError("", "trio_geotiff's event loop has stopped") from exc
     try:
         return _wait(future)
     except BaseException:
