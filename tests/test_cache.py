@@ -262,3 +262,35 @@ async def test_a_file_can_be_kept_out_of_the_cache(tmp_path: Path) -> None:
     await tif.read()
     assert _cache.cached_bytes() == 0
     assert tif.statistics().cache_hits == 0
+
+
+# -- claims: per file, on the file's event loop ----------------------------------
+
+
+async def test_a_claimed_block_makes_other_reads_wait_until_released() -> None:
+    cache = BlockCache()
+    claim = cache.claim(7, 0, [3, 4], read_bytes=100)
+    assert claim.fills
+    hits, waits = cache.lookup(7, 0, [3, 4, 5])
+    assert hits == {}
+    assert sorted(waits) == [3, 4]
+    assert not waits[3].is_set()
+    claim.put(3, block(10))
+    claim.release([3])  # this block's fetch ended: its waiters wake and find it
+    assert waits[3].is_set()
+    assert claim.get(3) is not None
+    assert not waits[4].is_set()
+    claim.release_all()  # the read ended (failed, say): the rest wake too
+    assert waits[4].is_set()
+    assert cache.lookup(7, 0, [4]) == ({}, {})  # nothing cached: a waiter fetches it
+    other = BlockCache()
+    assert other.lookup(7, 0, [3, 4]) == ({3: claim.get(3)}, {})  # blocks are shared, claims not
+
+
+async def test_a_big_read_claims_but_does_not_fill() -> None:
+    cache = BlockCache(1000)
+    claim = cache.claim(7, 0, [1], read_bytes=251)
+    assert not claim.fills
+    claim.put(1, block(10))
+    assert claim.get(1) is None
+    claim.release_all()
