@@ -161,7 +161,7 @@ def decode_jpeg(
         photometric: PhotometricInterpretation of the image (6 = YCbCr).
         samples: SamplesPerPixel of the block (1, 3 or 4).
         exact: Decode YCbCr as GDAL does (IJG libjpeg 9f), else with
-            libjpeg-turbo (about 3x faster, up to ~120 DN off at colour edges).
+            libjpeg-turbo (3 to 4 times faster, up to ~120 DN off at colour edges).
 
     Raises:
         ValueError: A malformed header, or not ``samples`` 8-bit samples.
