@@ -271,7 +271,6 @@ async def test_deadline_move_on_after_keeps_what_arrived() -> None:
     assert report.total == 12
     assert len(report.read) < report.total
     assert set(report.read) <= report.started
-    assert report.elapsed < 1.0
     assert report.threads_after == 0
     assert trio.testing.active_thread_count() == 0
     for (x, y), arr in report.read.items():
