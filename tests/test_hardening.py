@@ -14,7 +14,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -143,11 +143,38 @@ def test_wide_strips_read_in_bounded_memory(tmp_path: Path) -> None:
 # -- 1. exactly one library error ---------------------------------------------
 
 
-async def test_corrupt_zstd_tiles_raise_one_corrupt_file_error(tmp_path: Path) -> None:
+async def _read_all(tif: GeoTIFF) -> None:
+    await tif.read()
+
+
+async def _fetch_all_tiles(tif: GeoTIFF) -> None:
+    across, down = tif.tile_count
+    await tif.fetch_tiles([(x, y) for y in range(down) for x in range(across)])
+
+
+async def _stream_all_tiles(tif: GeoTIFF) -> None:
+    async with tif.open_tile_stream(batch=16) as tiles:
+        async for _ in tiles:
+            pass
+
+
+async def _read_many_twice(tif: GeoTIFF) -> None:
+    await read_many([tif, tif], window=Window(0, 0, tif.width, tif.height))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [_read_all, _fetch_all_tiles, _stream_all_tiles, _read_many_twice],
+    ids=lambda f: f.__name__,
+)
+async def test_corrupt_zstd_tiles_raise_one_corrupt_file_error(
+    tmp_path: Path, entry: Callable[[GeoTIFF], Awaitable[None]]
+) -> None:
     """256 garbage ZSTD frames in 32 requests of 8: CorruptFileError, 20 reads of 20.
 
     Several decodes of one request fail while other requests are in flight; the
-    library before the fix let a bare ExceptionGroup out in 18 of 20 such reads.
+    library before the fix let a bare ExceptionGroup out of `read` in 18 of 20
+    such reads. The same through the tile and many-file paths.
     """
     _write(tmp_path, "x.tif", crafted.zstd_corrupt_tiles())
     store = LocalStore(str(tmp_path))
@@ -156,7 +183,7 @@ async def test_corrupt_zstd_tiles_raise_one_corrupt_file_error(tmp_path: Path) -
     for _ in range(20):
         tif = await GeoTIFF.open("x.tif", store=store, coalesce_gap=gap, cache_bytes=0)
         try:
-            await tif.read()
+            await entry(tif)
         except Exception as exc:  # the type is what is checked
             kinds.append(type(exc).__name__)
         else:
