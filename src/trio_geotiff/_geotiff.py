@@ -542,7 +542,7 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
         coalesce_gap: int = DEFAULT_COALESCE_GAP,
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         sidecars: bool = False,
-        jpeg: Literal["fast", "gdal"] = "fast",
+        jpeg: Literal["fast", "gdal"] = "gdal",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         header: HeaderBytes | None = None,
     ) -> GeoTIFF:
@@ -569,11 +569,12 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
                 each lookup is a request. A sidecar that cannot be used is
                 ignored, as GDAL ignores it (with a `RuntimeWarning` when it
                 exists but is broken or the store refused it).
-            jpeg: How subsampled YCbCr JPEG is decoded. "fast" (default):
-                libjpeg-turbo, as tifffile, Pillow and browsers do; differs from
-                GDAL by up to ~120 at sharp chroma edges. "gdal": GDAL's exact
-                output (its libjpeg 9 upsamples chroma in the DCT domain),
-                about 25x slower. See docs/jpeg.md.
+            jpeg: How subsampled YCbCr JPEG is decoded. "gdal" (default):
+                GDAL's pixels bit for bit, through the IJG libjpeg 9 that
+                GDAL's wheels use (the ``jpeglib`` package), about 1.5 ms per
+                512² tile. "fast": libjpeg-turbo, as tifffile, Pillow and
+                browsers do, a few times faster but up to ~120 off at sharp
+                chroma edges. See docs/jpeg.md.
             cache_bytes: The most decoded blocks this file may keep in the
                 process-wide cache, whose budget is `set_cache_budget`
                 (256 MiB by default): a per-file cap inside it (default

@@ -53,8 +53,8 @@ class ReadContext:
     byteorder: str
     limiter: Limiter
     max_decoded_bytes: int
-    jpeg: str = "fast"
-    """YCbCr JPEG decoding: "fast" (libjpeg-turbo) or "gdal" (GDAL's libjpeg 9 output)."""
+    jpeg: str = "gdal"
+    """YCbCr JPEG decoding: "gdal" (GDAL's libjpeg 9 output) or "fast" (libjpeg-turbo)."""
     cache: BlockCache | None = None
     """This file's handle on the process-wide decoded-block cache (None: not cached)."""
 
