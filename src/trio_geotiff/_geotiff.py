@@ -571,7 +571,7 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
                 exists but is broken or the store refused it).
             jpeg: How subsampled YCbCr JPEG is decoded. "gdal" (default):
                 GDAL's pixels bit for bit, through the IJG libjpeg 9 that
-                GDAL's wheels use (the ``jpeglib`` package), 1.5–2 ms per
+                GDAL's wheels use (the ``jpeglib`` package), 1.5 to 2 ms per
                 512² tile. "fast": libjpeg-turbo, as tifffile, Pillow and
                 browsers do, a few times faster but up to ~120 off at sharp
                 chroma edges. See docs/jpeg.md.
