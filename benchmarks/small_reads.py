@@ -16,7 +16,8 @@ hashed and compared with rasterio's.
 Contenders: ``tg`` (trio_geotiff under trio; ``tg@DIR`` imports the source
 tree DIR, e.g. a scratch worktree with a patch), ``tga`` (trio_geotiff under
 asyncio), ``rasterio`` (tuned as in run.py), ``ag`` (async-geotiff), and
-``decode1``: the workload's blocks decoded by imagecodecs on ONE thread from
+``limit`` (run.py's: the blocks needed, read with pread and decoded by
+imagecodecs on 2 threads, local only), and ``decode1``: the workload's blocks decoded by imagecodecs on ONE thread from
 bytes already in memory (no I/O, no paste), the yardstick of issue 13
 ("one-thread decode time / 2").
 
@@ -45,6 +46,10 @@ from run import DATA, RASTERIO_TUNED_ENV, W2_WINDOW, HttpServer, w3_windows  # n
 
 WINDOW_FILES = {"W2": "rgb.tif", "W5u16": "u16.tif", "W5f32": "f32.tif", "W6": "strip.tif"}
 WORKLOADS = ["W1", "W4", "W3s", *WINDOW_FILES]
+
+
+cpus: list[float] = []
+"""Process CPU time (all threads) of each timed iteration of the last batch."""
 
 
 def _digest(arrays: list[Any]) -> str:
@@ -96,14 +101,16 @@ def _trio_geotiff_child(runtime: str) -> Any:
             )
         store = stores[source]
         times: list[float] = []
+        cpus.clear()
         digest = [""]
 
         async def main() -> None:
             await once(wl, store)  # warm-up (connections, threads, lazy imports)
             for _ in range(n):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 arrays = await once(wl, store)
                 times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
                 digest[0] = _digest(arrays)
 
         if runtime == "trio":
@@ -149,14 +156,16 @@ def _async_geotiff_child() -> Any:
             else HTTPStore.from_url(f"http://127.0.0.1:{port}", client_options={"allow_http": True})
         )
         times: list[float] = []
+        cpus.clear()
         digest = [""]
 
         async def main() -> None:
             await once(wl, store)
             for _ in range(n):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 arrays = await once(wl, store)
                 times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
                 digest[0] = _digest(arrays)
 
         asyncio.run(main())
@@ -192,11 +201,34 @@ def _rasterio_child() -> Any:
         path = str(DATA / name) if source == "local" else f"/vsicurl/http://127.0.0.1:{port}/{name}"
         once(wl, path)
         times, digest = [], ""
+        cpus.clear()
         for _ in range(n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             arrays = once(wl, path)
             times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
             digest = _digest(arrays)
+        return times, digest
+
+    return batch
+
+
+def _limit_child() -> Any:
+    """run.py's "limit": exactly the blocks needed, pread, imagecodecs on 2 threads."""
+    import run
+
+    def batch(wl: str, source: str, port: int, n: int) -> tuple[list[float], str]:
+        if source != "local" or wl == "W1":
+            raise RuntimeError("the limit reads local files and decodes (not W1)")
+        run.child_limit(run.WORKLOADS[wl], source, port)
+        times, digest = [], ""
+        cpus.clear()
+        for _ in range(n):
+            c0 = time.process_time()
+            res = run.child_limit(run.WORKLOADS[wl], source, port)
+            times.append(res["wall"])
+            cpus.append(time.process_time() - c0)  # setup included: an upper bound
+            digest = _digest(res["arrays"])
         return times, digest
 
     return batch
@@ -242,8 +274,9 @@ def _decode1_child() -> Any:
         blocks, codec, pred, dtype, shape = prepared[wl]
         nbytes = int(np.prod(shape)) * dtype.itemsize
         times = []
+        cpus.clear()
         for _ in range(n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for b in blocks:
                 a = np.frombuffer(codec(b, out=nbytes), dtype).reshape(shape)
                 if pred == 2:
@@ -251,6 +284,7 @@ def _decode1_child() -> Any:
                 elif pred == 3:
                     imagecodecs.floatpred_decode(a, axis=-2)
             times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
         return times, ""
 
     return batch
@@ -265,6 +299,8 @@ def child_main(kind: str) -> None:
         batch = _async_geotiff_child()
     elif kind == "rasterio":
         batch = _rasterio_child()
+    elif kind == "limit":
+        batch = _limit_child()
     else:
         batch = _decode1_child()
     print("READY", flush=True)
@@ -272,7 +308,7 @@ def child_main(kind: str) -> None:
         cmd = json.loads(line)
         try:
             times, digest = batch(cmd["wl"], cmd["source"], cmd["port"], cmd["n"])
-            print(json.dumps({"times": times, "digest": digest}), flush=True)
+            print(json.dumps({"times": times, "cpus": cpus, "digest": digest}), flush=True)
         except Exception as exc:  # reported by the parent
             print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
 
@@ -344,6 +380,7 @@ def main() -> int:
                 if source == "http" and wl not in ("W1", "W4", "W3s", "W2"):
                     continue
                 cell = {c.name: [] for c in children}
+                cpu: dict[str, list[float]] = {c.name: [] for c in children}
                 digests: dict[str, set[str]] = {c.name: set() for c in children}
                 errors: dict[str, str] = {}
                 for rnd in range(args.rounds):
@@ -356,9 +393,10 @@ def main() -> int:
                             errors[child.name] = res["error"]
                             continue
                         cell[child.name].extend(res["times"])
+                        cpu[child.name].extend(res["cpus"])
                         digests[child.name].add(res["digest"])
-                raw[f"{wl}/{source}"] = cell
-                _print_cell(wl, source, cell, digests, errors)
+                raw[f"{wl}/{source}"] = {"wall": cell, "cpu": cpu}
+                _print_cell(wl, source, cell, cpu, digests, errors)
     finally:
         for c in children:
             c.close()
@@ -373,6 +411,7 @@ def _print_cell(
     wl: str,
     source: str,
     cell: dict[str, list[float]],
+    cpu: dict[str, list[float]],
     digests: dict[str, set[str]],
     errors: dict[str, str],
 ) -> None:
@@ -394,8 +433,10 @@ def _print_cell(
                 "  same pixels" if digests[name] == want else f"  DIFFERENT pixels {digests[name]}"
             )
         )
+        c = statistics.median(cpu[name]) * 1000 if cpu.get(name) else float("nan")
         print(
-            f"  {name:28s} median {med:8.2f} ms  (q1 {q1:.2f}, q3 {q3:.2f}, n {len(v)}){ratio}{same}"
+            f"  {name:28s} median {med:8.2f} ms  (q1 {q1:.2f}, q3 {q3:.2f}, n {len(v)})"
+            f"  cpu {c:.1f} ms{ratio}{same}"
         )
     for name, err in errors.items():
         print(f"  {name:28s} {err}")

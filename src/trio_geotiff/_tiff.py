@@ -181,31 +181,32 @@ class _Reader:
 
 @attrs.frozen
 class _Layout:
-    """Field sizes of classic TIFF or BigTIFF."""
+    """Field sizes and precompiled formats of classic TIFF or BigTIFF."""
 
     byteorder: str
     bigtiff: bool
+    count_size: int
+    entry_size: int
+    inline: int
+    """Bytes of values stored in the entry itself."""
+    count: struct.Struct
+    offset: struct.Struct
+    entry: struct.Struct
+    """One IFD entry: code, type, count, and the raw value field."""
 
-    @property
-    def count_fmt(self) -> str:
-        return "Q" if self.bigtiff else "H"
 
-    @property
-    def count_size(self) -> int:
-        return 8 if self.bigtiff else 2
+def _make_layout(byteorder: str, *, bigtiff: bool) -> _Layout:
+    sizes, formats = (
+        ((8, 20, 8), ("Q", "Q", "HHQ8s")) if bigtiff else ((2, 12, 4), ("H", "I", "HHI4s"))
+    )
+    count, offset, entry = (struct.Struct(byteorder + f) for f in formats)
+    return _Layout(byteorder, bigtiff, *sizes, count=count, offset=offset, entry=entry)
 
-    @property
-    def entry_size(self) -> int:
-        return 20 if self.bigtiff else 12
 
-    @property
-    def inline(self) -> int:
-        """Bytes of values stored in the entry itself."""
-        return 8 if self.bigtiff else 4
-
-    @property
-    def offset_fmt(self) -> str:
-        return "Q" if self.bigtiff else "I"
+# Built once: parsing an IFD uses their precompiled structs for every entry.
+_LAYOUTS: Final = {
+    (bo, big): _make_layout(bo, bigtiff=big) for bo in ("<", ">") for big in (False, True)
+}
 
 
 async def parse_tiff(path: str, size: int, source: ByteSource) -> TIFFStructure:
@@ -246,7 +247,7 @@ def _parse_header(path: str, head: bytes) -> tuple[_Layout, int]:
     (magic,) = struct.unpack(bo + "H", head[2:4])
     if magic == 42:
         (first,) = struct.unpack(bo + "I", head[4:8])
-        return _Layout(bo, bigtiff=False), first
+        return _LAYOUTS[bo, False], first
     if magic != 43:
         raise NotATIFFError(path, f"TIFF magic number is {magic}, not 42 or 43")
     if len(head) < 16:
@@ -254,7 +255,7 @@ def _parse_header(path: str, head: bytes) -> tuple[_Layout, int]:
     bytesize, reserved, first = struct.unpack(bo + "HHQ", head[4:16])
     if bytesize != 8 or reserved != 0:
         raise CorruptFileError(path, f"BigTIFF header has offset size {bytesize}")
-    return _Layout(bo, bigtiff=True), first
+    return _LAYOUTS[bo, True], first
 
 
 async def _walk_chain(reader: _Reader, layout: _Layout, first: int, seen: set[int]) -> list[IFD]:
@@ -301,18 +302,16 @@ async def _parse_ifd(
     n, body = await _read_ifd_body(reader, layout, offset)
     tags: dict[int, TagValue] = {}
     deferred: list[tuple[int, int, int, int]] = []
-    for i in range(n):
-        entry = _parse_entry(
-            reader, layout, offset, body[i * layout.entry_size :][: layout.entry_size]
-        )
-        if entry is None:
+    entries_end = n * layout.entry_size
+    for entry in layout.entry.iter_unpack(body[:entries_end]):
+        if not _keep_entry(reader, offset, entry):
             continue
         code, typ, count, raw = entry
         nbytes = _TYPES[typ][1] * count
         if nbytes <= layout.inline:
             tags[code] = _decode_values(layout.byteorder, typ, count, raw[:nbytes], code)
         else:
-            (value_offset,) = struct.unpack(layout.byteorder + layout.offset_fmt, raw)
+            (value_offset,) = layout.offset.unpack(raw)
             deferred.append((code, typ, count, value_offset))
     for code, typ, count, value_offset in deferred:
         nbytes = _TYPES[typ][1] * count
@@ -324,10 +323,8 @@ async def _parse_ifd(
         data = await reader.read(value_offset, nbytes, f"tag {code} values")
         tags[code] = _decode_values(layout.byteorder, typ, count, data, code)
     next_offset = 0
-    if len(body) > n * layout.entry_size:
-        (next_offset,) = struct.unpack(
-            layout.byteorder + layout.offset_fmt, body[n * layout.entry_size :]
-        )
+    if len(body) > entries_end:
+        (next_offset,) = layout.offset.unpack(body[entries_end:])
         if next_offset >= reader.size:
             next_offset = 0
     return IFD(offset, tags), next_offset
@@ -337,7 +334,7 @@ async def _read_ifd_body(reader: _Reader, layout: _Layout, offset: int) -> tuple
     """The IFD's entry count and its entries (plus the next-IFD pointer when present)."""
     path = reader.path
     count_bytes = await reader.read(offset, layout.count_size, "IFD entry count")
-    (n,) = struct.unpack(layout.byteorder + layout.count_fmt, count_bytes)
+    (n,) = layout.count.unpack(count_bytes)
     if n == 0 or n > MAX_ENTRIES_PER_IFD:
         raise CorruptFileError(path, f"IFD at byte {offset} claims {n} entries")
     reader.entries_left -= n
@@ -352,26 +349,19 @@ async def _read_ifd_body(reader: _Reader, layout: _Layout, offset: int) -> tuple
     return n, body
 
 
-def _parse_entry(
-    reader: _Reader, layout: _Layout, ifd_offset: int, entry: bytes
-) -> tuple[int, int, int, bytes] | None:
-    """``(code, type, count, raw value field)``, or None for an entry to skip."""
-    if layout.bigtiff:
-        code, typ, count = struct.unpack(layout.byteorder + "HHQ", entry[:12])
-        raw = entry[12:20]
-    else:
-        code, typ, count = struct.unpack(layout.byteorder + "HHI", entry[:8])
-        raw = entry[8:12]
+def _keep_entry(reader: _Reader, ifd_offset: int, entry: tuple[int, int, int, bytes]) -> bool:
+    """Whether an entry ``(code, type, count, raw value field)`` is decoded (charged if so)."""
+    code, typ, count, _raw = entry
     if typ not in _TYPES:
-        return None  # unknown field type: skipped, as libtiff does
+        return False  # unknown field type: skipped, as libtiff does
     nbytes = _TYPES[typ][1] * count
     if nbytes > MAX_TAG_BYTES:
         raise CorruptFileError(reader.path, f"tag {code} claims {nbytes} bytes of values")
     cost = _decoded_cost(typ, count, code)
     if cost is None:
-        return None  # too many values to hold as a tuple: ignored (see MAX_TUPLE_VALUES)
+        return False  # too many values to hold as a tuple: ignored (see MAX_TUPLE_VALUES)
     reader.charge(cost, f"tag {code} at IFD {ifd_offset}")
-    return code, typ, count, raw
+    return True
 
 
 # Tags kept as raw bytes even when stored as BYTE.
