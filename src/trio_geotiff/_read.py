@@ -162,16 +162,18 @@ class _Execution:
 
     def _copy_bytes(self) -> int:
         """Bytes of the output the cached blocks and sparse fills write."""
-        plan, window = self.plan, self.plan.window
-        pixels = 0
-        for b in plan.cached:
-            top, left = b.row * plan.block_height, b.col * plan.block_width
-            rows = min(top + b.rows, window.row_stop) - max(top, window.row_off)
-            cols = min(left + plan.block_width, window.col_stop) - max(left, window.col_off)
-            pixels += max(rows, 0) * max(cols, 0) * len(b.positions)
-        for f in plan.fills:
+        pixels = sum(self._block_pixels(b) for b in self.plan.cached)
+        for f in self.plan.fills:
             pixels += max(f.row1 - f.row0, 0) * max(f.col1 - f.col0, 0) * len(f.positions)
         return pixels * self.out.itemsize
+
+    def _block_pixels(self, block: Block) -> int:
+        """Output pixels (all positions) that ``block`` writes."""
+        plan, window = self.plan, self.plan.window
+        top, left = block.row * plan.block_height, block.col * plan.block_width
+        rows = min(top + block.rows, window.row_stop) - max(top, window.row_off)
+        cols = min(left + plan.block_width, window.col_stop) - max(left, window.col_off)
+        return max(rows, 0) * max(cols, 0) * len(block.positions)
 
     async def _fetch_request(self, start: int, end: int, members: tuple[int, ...]) -> None:
         blocks = [self.plan.fetch[i] for i in members]
@@ -217,9 +219,11 @@ class _Execution:
             # The other read failed, was cancelled or did not keep it: fetch it.
             data = await self.ctx.source.fetch(block.start, block.end)
             await self._decode(data, block)
-            return
-        async with self.slots:
-            await run_in_thread(self._paste, block, arr)
+        elif self._block_pixels(block) * self.out.itemsize <= _INLINE_PASTE_BYTES:
+            self._paste(block, arr)
+        else:
+            async with self.slots:
+                await run_in_thread(self._paste, block, arr)
 
     async def _paste_known(self) -> None:
         # Cached blocks and sparse fills are a copy each: off the event loop.
