@@ -1,7 +1,7 @@
 """Measure the trio <-> Rust-core bridge options (numbers for docs/design.md).
 
 1. Per-call cost of a tiny ranged read from a MemoryStore through:
-   a) the asyncio portal (trio_geotiff._bridge), b) trio.to_thread.run_sync
+   a) the asyncio portal (trio_geotiff._portal), b) trio.to_thread.run_sync
    around obstore's sync get_range, c) trio.to_thread.run_sync(asyncio.run, ...).
 2. Cancellation against a slow loopback HTTP server (20 KB/s body): how long
    the cancelled trio call takes to return, and whether the server saw the
@@ -29,7 +29,7 @@ from obstore.store import HTTPStore, MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from servers import serve_http
-from trio_geotiff import _bridge
+from trio_geotiff import _portal, _store
 
 N = 2000
 
@@ -40,7 +40,11 @@ async def per_call() -> dict[str, float]:
     out: dict[str, float] = {}
 
     async def portal() -> None:
-        await _bridge.fetch_range(store, "x", 0, 100)
+        await _portal.run_in_portal(lambda: obstore.get_range_async(store, "x", start=0, end=100))
+
+    async def library() -> None:
+        # What the library does for a MemoryStore/LocalStore: inline, after a checkpoint.
+        await _store.fetch_range(store, "x", 0, 100)
 
     async def thread_sync() -> None:
         await trio.to_thread.run_sync(lambda: obstore.get_range(store, "x", start=0, end=100))
@@ -53,6 +57,7 @@ async def per_call() -> dict[str, float]:
 
     for name, fn in (
         ("portal", portal),
+        ("_store.fetch_range (inline for local stores)", library),
         ("to_thread(sync get_range)", thread_sync),
         ("to_thread(asyncio.run)", thread_asyncio_run),
     ):
@@ -73,7 +78,7 @@ async def cancellation(root: Path) -> dict[str, tuple[float, int, int]]:
         )
 
         async def portal() -> None:
-            await _bridge.fetch_range(store, "big.bin", 0, 1_000_000)
+            await _store.fetch_range(store, "big.bin", 0, 1_000_000)
 
         async def thread_sync() -> None:
             await trio.to_thread.run_sync(
@@ -136,7 +141,7 @@ async def ticker_lateness(decode, n_tiles: int, threads: int = 2) -> tuple[float
 async def ticker_lateness_async(decode_async, n_tiles: int) -> tuple[float, float, float]:
     """The same, with each decode awaited through the asyncio portal (async-tiff's rayon pool)."""
     return await _ticking(
-        lambda work, i: work.start_soon(_bridge.run_in_portal, functools.partial(decode_async, i)),
+        lambda work, i: work.start_soon(_portal.run_in_portal, functools.partial(decode_async, i)),
         n_tiles,
     )
 
@@ -156,7 +161,7 @@ def decode_comparison(path: Path) -> None:
         return tif, tiles
 
     async def get_tiles() -> list[object]:
-        return (await _bridge.run_in_portal(load))[1]  # type: ignore[index]
+        return (await _portal.run_in_portal(load))[1]  # type: ignore[index]
 
     tiles = trio.run(get_tiles)
     registry = async_tiff.DecoderRegistry()
