@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -37,6 +38,8 @@ DATA = HERE / "data" / "scale_out"
 N_FILES = 16
 SIZE = 2048
 TILE = 512
+LOADS: list[float] = []
+"""1-minute load average before each W8 measurement (the machine is shared)."""
 
 
 def make_data() -> list[Path]:
@@ -141,53 +144,71 @@ def stack_per_file(urls: list[str], base: Any, median: bool) -> Any:
 def run_w8(
     client: Any, paths: list[Path], http_url: str, counters: Any, reps: int
 ) -> list[dict[str, Any]]:
-    from obstore.store import HTTPStore
 
+    contenders = [
+        ("open_stack", stack_open_stack),
+        ("rioxarray", stack_rioxarray),
+        ("per-file", stack_per_file),
+    ]
     rows = []
     for where in ("local", "http"):
         for op in ("mean", "median"):
-            for name, fn in (
-                ("open_stack", stack_open_stack),
-                ("rioxarray", stack_rioxarray),
-                ("per-file", stack_per_file),
-            ):
-                times, requests = [], []
-                for _ in range(reps):
-                    # Every rep opens the files afresh, on the workers and here.
-                    client.run(_reset_worker_caches)
-                    _reset_worker_caches()
-                    if where == "local":
-                        urls = [str(p) for p in paths]
-                        store = None
-                    else:
-                        names = [p.name for p in paths]
-                        if name == "open_stack":
-                            urls, store = (
-                                names,
-                                HTTPStore.from_url(http_url, client_options={"allow_http": True}),
-                            )
-                        elif name == "rioxarray":
-                            urls, store = [http_url + n for n in names], None
-                        else:
-                            urls, store = names, http_url
-                    counters.reset()
-                    t0 = time.perf_counter()
-                    stack = fn(urls, store, op == "median")
-                    reduced = stack.mean("time") if op == "mean" else stack.median("time")
-                    client.compute(reduced).result()
-                    times.append(time.perf_counter() - t0)
-                    requests.append(counters.requests)
+            times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+            requests: dict[str, int] = {}
+            for rep in range(reps):
+                # The order rotates every rep: the machine is shared, and a
+                # burst of load then hits every contender alike.
+                for name, fn in contenders[rep % 3 :] + contenders[: rep % 3]:
+                    elapsed, requests[name] = _w8_once(
+                        client, fn, name, paths, http_url, counters, where=where, op=op
+                    )
+                    times[name].append(elapsed)
+            for name, _ in contenders:
                 rows.append(
                     {
                         "workload": f"W8 {op} {where}",
                         "contender": name,
-                        "median_s": statistics.median(times),
-                        "times": times,
-                        "requests": requests[-1] if where == "http" else None,
+                        "median_s": statistics.median(times[name]),
+                        "times": times[name],
+                        "requests": requests[name] if where == "http" else None,
                     }
                 )
                 print(rows[-1], flush=True)
     return rows
+
+
+def _w8_once(
+    client: Any,
+    fn: Any,
+    name: str,
+    paths: list[Path],
+    http_url: str,
+    counters: Any,
+    *,
+    where: str,
+    op: str,
+) -> tuple[float, int]:
+    from obstore.store import HTTPStore
+
+    # Every measurement opens the files afresh, on the workers and here.
+    client.run(_reset_worker_caches)
+    _reset_worker_caches()
+    names = [p.name for p in paths]
+    if where == "local":
+        urls, store = [str(p) for p in paths], None
+    elif name == "open_stack":
+        urls, store = names, HTTPStore.from_url(http_url, client_options={"allow_http": True})
+    elif name == "rioxarray":
+        urls, store = [http_url + n for n in names], None
+    else:
+        urls, store = names, http_url
+    LOADS.append(os.getloadavg()[0])
+    counters.reset()
+    t0 = time.perf_counter()
+    stack = fn(urls, store, op == "median")
+    reduced = stack.mean("time") if op == "mean" else stack.median("time")
+    client.compute(reduced).result()
+    return time.perf_counter() - t0, counters.requests
 
 
 def _reset_worker_caches() -> None:
@@ -258,6 +279,33 @@ def run_w9(http_url: str, counters: Any, n: int, n_slow: int) -> list[dict[str, 
     return rows
 
 
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_of_open_stack(paths: list[Path]) -> dict[str, Any]:
+    """Peak RSS of fresh workers running only open_stack's W8 (mean, then median)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("trio_geotiff.xarray"))
+        idle = client.run(_rss_mb)
+        for op in ("mean", "median"):
+            stack = stack_open_stack([str(p) for p in paths], None, op == "median")
+            reduced = stack.mean("time") if op == "mean" else stack.median("time")
+            client.compute(reduced).result()
+        return {"idle_after_imports": idle, "peak": client.run(_rss_mb)}
+
+
 def decode_limit(paths: list[Path]) -> float:
     """Seconds to decode every tile of the stack on 2 cores (one thread's time / 2)."""
     import tifffile
@@ -283,6 +331,14 @@ def main() -> int:
     from distributed import Client, LocalCluster
     from http_server import serve
 
+    # rasterio tuned as in benchmarks/run.py; the workers inherit the environment.
+    os.environ.update(
+        GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
+        GDAL_HTTP_MERGE_CONSECUTIVE_RANGES="YES",
+        GDAL_HTTP_MULTIPLEX="YES",
+        VSI_CACHE="TRUE",
+        CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif",
+    )
     paths = make_data()
     httpd, counters = serve(DATA, delay_ms=20.0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -300,13 +356,22 @@ def main() -> int:
     ):
         rows += run_w8(client, paths, http_url, counters, args.reps)
         rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    rss_open_stack = rss_of_open_stack(paths)
     rows += run_w9(http_url, counters, args.headers, args.slow_headers)
     limit = decode_limit(paths)
-    summary = {"rows": rows, "decode_limit_s": limit, "worker_peak_rss_mb": rss}
+    summary = {
+        "rows": rows,
+        "decode_limit_s": limit,
+        "worker_peak_rss_mb": rss,
+        "open_stack_worker_rss_mb": rss_open_stack,
+        "load_min_median_max": [min(LOADS), statistics.median(LOADS), max(LOADS)],
+    }
     out = HERE / "results" / "scale_out-latest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
-    print(f"decode limit (2 cores): {limit:.2f} s; worker peak RSS MB: {rss}")
+    print(f"decode limit (2 cores): {limit:.2f} s; worker peak RSS MB (all contenders): {rss}")
+    print(f"open_stack alone, worker RSS MB: {rss_open_stack}")
+    print(f"load average (min, median, max): {summary['load_min_median_max']}")
     print("| workload | contender | median s | requests |")
     print("|---|---|---|---|")
     for r in rows:

@@ -285,13 +285,21 @@ def nodata_pixels(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.boo
 
 
 async def read_blocks_async(
-    handles: Sequence[FileHandle], window: Window, bands: Sequence[int], spec: ReadSpec
+    handles: Sequence[FileHandle],
+    window: Window,
+    bands: Sequence[int],
+    spec: ReadSpec,
+    dtype: np.dtype[Any],
 ) -> npt.NDArray[Any]:
     """The same window of many files, stacked ``(file, band, y, x)``; reads run concurrently."""
-    blocks = await gather(
-        [functools.partial(read_block_async, h, window, bands, spec) for h in handles]
-    )
-    return np.stack(blocks)
+    out = np.empty((len(handles), len(bands), window.height, window.width), dtype=dtype)
+
+    async def one(i: int) -> None:
+        # Copied in as each read ends, so its own array is freed at once.
+        out[i] = await read_block_async(handles[i], window, bands, spec)
+
+    await gather([functools.partial(one, i) for i in range(len(handles))])
+    return out
 
 
 def read_block(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import dask.array as da
 import numpy as np
 import numpy.typing as npt
@@ -32,21 +33,34 @@ from trio_geotiff.xarray._handle import (
 )
 from trio_geotiff.xarray._layout import Layout, layout_of
 
-__all__ = ["open_stack", "read_stack_chunk"]
+__all__ = ["ChunkRead", "open_stack", "read_stack_chunk"]
 
 Chunks = int | str | tuple[Any, ...] | Mapping[str, Any] | None
 
 
-def read_stack_chunk(
-    handles: Sequence[FileHandle],
-    rows: tuple[int, int],
-    cols: tuple[int, int],
-    bands: tuple[int, int],
-    spec: ReadSpec,
-) -> npt.NDArray[Any]:
+@attrs.frozen
+class ChunkRead:
+    """What one chunk task reads: pixel rows and columns, 0-based bands, how."""
+
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    bands: tuple[int, int]
+    spec: ReadSpec
+    dtype: np.dtype[Any]
+
+
+def read_stack_chunk(handles: Sequence[FileHandle], chunk: ChunkRead) -> npt.NDArray[Any]:
     """One chunk of a stack: ``(file, band, y, x)`` (blocking; a dask task)."""
-    window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-    return _blocking.run(read_blocks_async, list(handles), window, list(range(*bands)), spec)
+    (r0, r1), (c0, c1) = chunk.rows, chunk.cols
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    return _blocking.run(
+        read_blocks_async,
+        list(handles),
+        window,
+        list(range(*chunk.bands)),
+        chunk.spec,
+        chunk.dtype,
+    )
 
 
 def _check_same_grid(
@@ -90,6 +104,7 @@ def _graph(
     handles: Sequence[FileHandle],
     chunks: tuple[tuple[int, ...], ...],
     spec: ReadSpec,
+    dtype: np.dtype[Any],
 ) -> dict[Any, Any]:
     handle_name = f"{name}-handle"
     dsk: dict[Any, Any] = {(handle_name, t): h for t, h in enumerate(handles)}
@@ -102,7 +117,8 @@ def _graph(
                 rows = (starts[2][yi], starts[2][yi + 1])
                 for xi in range(len(chunks[3])):
                     cols = (starts[3][xi], starts[3][xi + 1])
-                    dsk[(name, ti, bi, yi, xi)] = (read_stack_chunk, keys, rows, cols, bands, spec)
+                    read = ChunkRead(rows, cols, bands, spec, dtype)
+                    dsk[(name, ti, bi, yi, xi)] = (read_stack_chunk, keys, read)
     return dsk
 
 
@@ -165,7 +181,9 @@ def open_stack(  # noqa: PLR0913 - the documented options
     name = "open_stack-" + tokenize(
         [(h.store.blob, h.path, h.options, h.overview_level) for h in handles], normalized, spec
     )
-    graph = HighLevelGraph.from_collections(name, _graph(name, handles, normalized, spec))
+    graph = HighLevelGraph.from_collections(
+        name, _graph(name, handles, normalized, spec, layout.dtype)
+    )
     array = da.Array(graph, name, normalized, dtype=layout.dtype)  # type: ignore[no-untyped-call]
     stack_coords: dict[Hashable, Any] = dict(layout.coords.items())
     stack_coords[dim] = (dim, np.arange(len(paths)) if coords is None else np.asarray(coords))
