@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,18 @@ def test_broken_corpus_files(tmp_path: Path) -> None:
     assert not report.bad, _describe(report, labels)
     for label, o in zip(labels, report.outcomes, strict=True):
         assert o.kind == "ok" or o.kind.startswith("lib:"), f"{label}: {o.kind}"
+
+
+def test_a_seed_names_the_same_case_in_another_process(tmp_path: Path) -> None:
+    """The replay command regenerates, in a fresh interpreter, the bytes this process made."""
+    seed, n, index = 4242, 60, 37
+    _name, _ops, here = mutated_files(seeds.all_seeds(), n, seed)[index]
+    saved = tmp_path / "case.tif"
+    command = replay_command("lowered", seed, n, index).split()[1:]
+    subprocess.run(
+        [sys.executable, *command, "--save", str(saved)],
+        cwd=Path(__file__).parents[1],
+        check=False,  # the exit status is the case's outcome, not checked here
+        capture_output=True,
+    )
+    assert saved.read_bytes() == here

@@ -8,8 +8,9 @@ batch of mutated files from seed files with hypothesis' ``@given``.
 
 from __future__ import annotations
 
+import contextlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -446,5 +447,41 @@ def mutated_files(
         mutated, ops = mutate(data.draw, raw)
         out.append((name, ops, mutated))
 
-    collect()
+    with _without_local_constants():
+        collect()
     return out
+
+
+class _NoConstants:
+    """Stands for hypothesis's pool of constants from local source files: empty."""
+
+    def set_for_type(self, _choice_type: object) -> tuple[()]:
+        return ()
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Keep hypothesis from drawing literals found in the local source files loaded.
+
+    Hypothesis (6.1xx) draws ~5% of values from the constants of every local
+    module imported (the library's, the tests'), so a seed would name another
+    case in another process, or after any edit of the library: a case could
+    not be replayed from its seed. Swapped out through hypothesis internals;
+    if they move, generation still works, only replay across processes suffers.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - another hypothesis layout
+        yield
+        return
+    get, cache = (getattr(providers, n, None) for n in ("_get_local_constants", "CONSTANTS_CACHE"))
+    if get is None or cache is None:  # pragma: no cover
+        yield
+        return
+    providers._get_local_constants = _NoConstants  # type: ignore[assignment]
+    providers.CONSTANTS_CACHE = type(cache)(1024)  # filled with local constants elsewhere
+    try:
+        yield
+    finally:
+        providers._get_local_constants = get
+        providers.CONSTANTS_CACHE = cache
