@@ -180,13 +180,17 @@ _BROKEN = [e for e in seeds.corpus_manifest() if seeds.is_broken(e)]
 @pytest.mark.skipif(
     not _BROKEN, reason=f"shared corpus not found at {seeds.CORPUS}: broken-file checks skipped"
 )
-def test_broken_corpus_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["lowered", "default"])
+def test_broken_corpus_files(mode: str, tmp_path: Path) -> None:
     """Every corpus file marked broken gives a clean library error or data."""
     paths = [seeds.CORPUS / e["path"] for e in _BROKEN]
     present = [p for p in paths if p.is_file()]
     labels = [str(p.relative_to(seeds.CORPUS)) for p in present]
     report = run_cases(
-        [p.read_bytes() for p in present], saved_dir=_save_dir(tmp_path), labels=labels
+        [p.read_bytes() for p in present],
+        saved_dir=_save_dir(tmp_path) / mode,
+        labels=labels,
+        ceiling=MODES[mode],
     )
     assert not report.bad, _describe(report, labels)
     for label, o in zip(labels, report.outcomes, strict=True):
