@@ -1,9 +1,10 @@
 """Hostile input never crashes, hangs, leaks a non-library exception or blows memory.
 
 Every input runs in a child process under RLIMIT_AS with a per-case timeout
-(tests/fuzz/harness.py), in two modes: ``lowered`` (``max_decoded_bytes`` =
-256 MiB) and ``default`` (the library's default settings, whose 4 GiB ceiling
-is above the 2 GiB rlimit). The short run here is a fixed, seeded batch of
+(tests/fuzz/harness.py), in three modes: ``lowered`` (``max_decoded_bytes`` =
+256 MiB), ``default`` (the library's default settings, whose 4 GiB ceiling
+is above the 2 GiB rlimit) and ``sidecars`` (default settings; the input is
+the .ovr, .msk and .aux.xml of a valid file opened with ``sidecars=True``). The short run here is a fixed, seeded batch of
 TIFF-aware mutations of the seed files (the small corpus files plus files
 written with rasterio) in each mode, the crafted hostile files, and every
 broken corpus file. Environment:
@@ -11,8 +12,9 @@ broken corpus file. Environment:
 * ``TRIO_GEOTIFF_FUZZ_SECONDS``: a long, time-bounded run (``nox -s fuzz``),
   rounds of `ROUND_CASES` in each selected mode;
 * ``TRIO_GEOTIFF_FUZZ_SEED``: the seed (round ``r`` of seed ``s`` in a mode
-  uses ``s * 100000 + r``, plus 50000 in the default mode);
-* ``TRIO_GEOTIFF_FUZZ_MODES``: the modes to run (``default,lowered``);
+  uses ``s * 100000 + r``, plus 25000 in the sidecars mode and 50000 in the
+  default mode);
+* ``TRIO_GEOTIFF_FUZZ_MODES``: the modes to run (``default,lowered,sidecars``);
 * ``TRIO_GEOTIFF_FUZZ_SAVE``: where the inputs behind bad outcomes are saved
   (default: pytest's tmp dir);
 * ``TRIO_GEOTIFF_FUZZ_REPORT``: a JSON file for the summary (``{mode}`` in the
@@ -36,13 +38,13 @@ from fuzz.harness import MODES, Report, run_cases
 from fuzz.mutators import mutated_files
 from fuzz.replay import replay_command
 
-SHORT_CASES = {"lowered": 2000, "default": 1500}
-"""Cases of the short (CI) run per mode: about 25 s for both on 2 cores."""
+SHORT_CASES = {"lowered": 2000, "default": 1500, "sidecars": 1000}
+"""Cases of the short (CI) run per mode: about 35 s of CPU for the three."""
 ROUND_CASES = 1500
 SEED = int(os.environ.get("TRIO_GEOTIFF_FUZZ_SEED", "0"))
 LONG_SECONDS = float(os.environ.get("TRIO_GEOTIFF_FUZZ_SECONDS", "0"))
-SELECTED_MODES = os.environ.get("TRIO_GEOTIFF_FUZZ_MODES", "default,lowered").split(",")
-_MODE_OFFSET = {"lowered": 0, "default": 50_000}
+SELECTED_MODES = os.environ.get("TRIO_GEOTIFF_FUZZ_MODES", "default,lowered,sidecars").split(",")
+_MODE_OFFSET = {"lowered": 0, "sidecars": 25_000, "default": 50_000}
 
 
 def _save_dir(tmp_path: Path) -> Path:
@@ -85,7 +87,7 @@ def _records(
     ]
 
 
-@pytest.mark.parametrize("mode", ["lowered", "default"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
     """Seeded TIFF-aware mutations: only data or library errors (long run: rounds until the deadline)."""
     if mode not in SELECTED_MODES:
@@ -139,7 +141,7 @@ def test_mutations_are_handled(mode: str, tmp_path: Path) -> None:
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("mode", ["lowered", "default"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_crafted_inputs_are_handled(mode: str, tmp_path: Path) -> None:
     """Hand-made traps (IFD loops, 2^64-1 counts, huge sizes, issue 10's files): data or library errors."""
     cases = crafted.CRAFTED | crafted.ISSUE10
@@ -154,8 +156,13 @@ def test_crafted_inputs_are_handled(mode: str, tmp_path: Path) -> None:
     outcomes = {n: o.kind for n, o in zip(names, report.outcomes, strict=True)}
     assert outcomes["valid-gray"] == "ok"
     assert outcomes["valid-bigtiff-bigendian"] == "ok"
-    assert outcomes["metadata-amplification"] == "lib:CorruptFileError"
-    assert outcomes["spp-55551-uint8"] == "lib:ResourceLimitError"
+    if mode == "sidecars":
+        # Sidecars that cannot be used are ignored, as GDAL ignores them.
+        assert outcomes["metadata-amplification"] == "ok"
+        assert outcomes["empty-object"] == "ok"
+    else:
+        assert outcomes["metadata-amplification"] == "lib:CorruptFileError"
+        assert outcomes["spp-55551-uint8"] == "lib:ResourceLimitError"
 
 
 @pytest.mark.parametrize(
@@ -180,7 +187,7 @@ _BROKEN = [e for e in seeds.corpus_manifest() if seeds.is_broken(e)]
 @pytest.mark.skipif(
     not _BROKEN, reason=f"shared corpus not found at {seeds.CORPUS}: broken-file checks skipped"
 )
-@pytest.mark.parametrize("mode", ["lowered", "default"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_broken_corpus_files(mode: str, tmp_path: Path) -> None:
     """Every corpus file marked broken gives a clean library error or data."""
     paths = [seeds.CORPUS / e["path"] for e in _BROKEN]

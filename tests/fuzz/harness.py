@@ -54,8 +54,13 @@ CEILING = 256 * 1024**2
 """The lowered max_decoded_bytes: legitimate reads stay well under the rlimit."""
 DEFAULT_SETTINGS = 0
 """``ceiling`` value meaning: open with the library's default settings."""
-MODES = {"lowered": CEILING, "default": DEFAULT_SETTINGS}
+SIDECAR_SETTINGS = -1
+"""``ceiling`` value meaning: default settings, and the case is the ``.ovr``,
+``.msk`` and ``.aux.xml`` of a valid file opened with ``sidecars=True``."""
+MODES = {"lowered": CEILING, "default": DEFAULT_SETTINGS, "sidecars": SIDECAR_SETTINGS}
 """Fuzzing modes by name: the ``ceiling`` each runs with."""
+SIDECAR_MAIN = "v.tif"
+"""The valid file whose sidecars the cases are, in the ``sidecars`` mode."""
 READ_BUDGET = 256 * 1024**2
 """Output bytes above which a case reads a window instead of the whole image."""
 CASE_TIMEOUT = 10.0
@@ -343,12 +348,20 @@ def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
 
     async def main() -> None:
         store = MemoryStore()
+        if ceiling == SIDECAR_SETTINGS:
+            obstore.put(store, SIDECAR_MAIN, _sidecar_main())
         for index in range(start, len(paths)):
             send({"op": "start", "index": index})
             data = Path(paths[index]).read_bytes()  # noqa: ASYNC240 - a local file, between cases
-            obstore.put(store, "x.tif", data)
             t0 = time.monotonic()
-            kind, detail, message = await _classify(exercise(store, "x.tif", ceiling))
+            if ceiling == SIDECAR_SETTINGS:
+                for suffix in (".ovr", ".msk", ".aux.xml"):
+                    obstore.put(store, SIDECAR_MAIN + suffix, data)
+                case = exercise(store, SIDECAR_MAIN, DEFAULT_SETTINGS, sidecars=True)
+            else:
+                obstore.put(store, "x.tif", data)
+                case = exercise(store, "x.tif", ceiling)
+            kind, detail, message = await _classify(case)
             send(
                 {
                     "op": "done",
@@ -404,14 +417,23 @@ def _message(exc: BaseException) -> str:
     return text
 
 
-async def exercise(store: Any, path: str, ceiling: int) -> None:
+def _sidecar_main() -> bytes:
+    """A valid 64x64 uint8 file without overviews or mask: its sidecars would be used."""
+    # The child runs as a script: make ``fuzz`` importable as under pytest.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fuzz.crafted import build, gray
+
+    return build([gray(64, 64)], bytes(i % 251 for i in range(64 * 64)))
+
+
+async def exercise(store: Any, path: str, ceiling: int, *, sidecars: bool = False) -> None:
     """Open, touch every metadata property, read the image (or a window) and each overview.
 
     ``ceiling`` is the ``max_decoded_bytes`` to open with, or `DEFAULT_SETTINGS`.
     """
     from trio_geotiff import ColorInterp, GeoTIFF
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"sidecars": sidecars}
     if ceiling != DEFAULT_SETTINGS:
         options["max_decoded_bytes"] = ceiling
     tif = await GeoTIFF.open(path, store=store, **options)
