@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _thread
 import collections
+import pickle
 import subprocess
 import sys
 import threading
@@ -136,6 +137,11 @@ def test_graph_is_linear_in_chunks(stack_dir: Path, names: list[str]) -> None:
     graph = dict(stack.data.__dask_graph__())
     chunks = int(np.prod([len(c) for c in stack.chunks]))
     assert len(graph) == chunks + N_FILES  # one task per chunk, one handle per file
+    # Everything the graph carries pickles; a handle is its header plus a few names.
+    for key, value in graph.items():
+        blob = pickle.dumps(value)
+        assert len(blob) < 64 * 1024, key
+        pickle.loads(blob)
 
 
 def test_a_file_off_the_grid_is_named(stack_dir: Path, names: list[str], tmp_path: Path) -> None:
