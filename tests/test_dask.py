@@ -258,3 +258,17 @@ def test_open_stack_fetches_headers_concurrently_within_the_process_limiter(
     http.reset()
     assert stats.requests_total == N_FILES
     assert 2 <= stats.max_waiting <= 4
+
+
+def test_engine_opens_a_url_and_reads_it_on_the_cluster(
+    client: Any, http: HTTPServerHandle, names: list[str], expected: np.ndarray
+) -> None:
+    http.reset()
+    da = xr.open_dataarray(
+        http.url + names[3], engine="trio_geotiff", mask_and_scale=False, chunks={}
+    )
+    assert http.stats().requests_total == 1  # the header, once
+    assert da.chunks is not None
+    assert da.chunks[1][0] == 128  # chunks follow the tiles
+    np.testing.assert_array_equal(client.compute(da).result().values, expected[3])
+    http.reset()
