@@ -11,6 +11,7 @@ parse as numbers.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any, Final
 
@@ -145,7 +146,9 @@ def layout_of(
         coords.update(_spatial_coords(raster.transform, raster.width, raster.height))
     attrs_ = _band_attrs(tif)
     if "_FillValue" in attrs_:
-        attrs_["_FillValue"] = dtype.type(attrs_["_FillValue"])
+        with contextlib.suppress(OverflowError, ValueError):
+            # A nodata the dtype cannot hold (GDAL allows it) stays a float.
+            attrs_["_FillValue"] = dtype.type(attrs_["_FillValue"])
     encoding: dict[str, Any] = {}
     if masked:
         encoding["dtype"] = str(raw)
