@@ -272,3 +272,19 @@ def test_engine_opens_a_url_and_reads_it_on_the_cluster(
     assert da.chunks[1][0] == 128  # chunks follow the tiles
     np.testing.assert_array_equal(client.compute(da).result().values, expected[3])
     http.reset()
+
+
+# Python 3.12+ warns that forking a multi-threaded process may deadlock: the point here.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_workers_fail_with_one_clear_error(stack_dir: Path, names: list[str]) -> None:
+    import dask
+
+    from trio_geotiff.errors import StoreError
+
+    stack = open_stack([str(stack_dir / n) for n in names[:2]], chunks={"y": 256, "x": 256})
+    # This process has made requests: obstore's runtime does not survive fork.
+    with (
+        dask.config.set({"multiprocessing.context": "fork"}),
+        pytest.raises(StoreError, match="spawn"),
+    ):
+        stack.compute(scheduler="processes", num_workers=2)
