@@ -239,12 +239,31 @@ def _value_cases() -> dict[str, Callable[[], bytes]]:
         ),
         "uint-nodata-out-of-range": lambda: build([gray(extra={42113: (2, b"-9999\x00")})], px),
         "uint-nodata-nan": lambda: build([gray(extra={42113: (2, b"nan\x00")})], px),
+        "lzw-segfault": _lzw_segfault,
         # A 1 MiB GDAL_NODATA that is not a number: parsing it once took
         # quadratic time (hours), i.e. a hang.
         "nodata-huge-text": lambda: build(
             [gray(extra={42113: (2, b"9" * 10 + b"x" * (1 << 20) + b"\x00")})], px
         ),
     }
+
+
+LZW_SEGFAULT_STRIP = bytes.fromhex("807fe050382c160d0784426150b864361d0f8844625138a4562d0e7c")
+"""A corrupt 28-byte LZW strip (found by the fuzzer, seed 900010 case 611 of 1500, lowered
+mode): ``imagecodecs.lzw_decode(strip, out=n)`` (2026.3.6) dies with SIGSEGV for every
+``n`` tried (100..65536), while ``lzw_decode(strip)`` raises ``IMCD_LZW_CORRUPT``."""
+
+
+def _lzw_segfault() -> bytes:
+    """A 10x10 RGB LZW image whose one strip is `LZW_SEGFAULT_STRIP`."""
+    extra: Tags = {
+        258: (3, (8, 8, 8)),
+        259: (3, (5,)),
+        262: (3, (2,)),
+        277: (3, (3,)),
+        279: (4, (len(LZW_SEGFAULT_STRIP),)),
+    }
+    return build([gray(10, 10, extra=extra)], LZW_SEGFAULT_STRIP)
 
 
 def _amplification() -> bytes:
@@ -282,8 +301,10 @@ def _patch_u64(data: bytes, pos: int, value: int) -> bytes:
 
 CRAFTED: dict[str, Callable[[], bytes]] = _cases()
 
-KNOWN_BUGS: dict[str, str] = {}
-"""Crafted inputs that still expose an open bug (none: all reported ones are fixed)."""
+KNOWN_BUGS: dict[str, str] = {
+    "lzw-segfault": "imagecodecs.lzw_decode(data, out=n) segfaults on a corrupt strip (_decode.py)",
+}
+"""Crafted inputs that still expose an open bug (reported; xfail until fixed)."""
 
 
 # -- issue 10: hostile inputs with the library's default settings --------------
