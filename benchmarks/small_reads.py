@@ -349,6 +349,21 @@ class Child:
         self.proc.wait(timeout=30)
 
 
+class _Server(HttpServer):
+    """run.py's loopback server, started from another copy of http_server.py."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(args.http_server), str(DATA), "--delay-ms", str(args.delay_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"http server failed to start: {line!r}")
+        self.port = int(line.split()[1])
+
+
 def _n_for(wl: str) -> int:
     return {"W1": 20, "W4": 10, "W3s": 1}.get(wl, 2)
 
@@ -363,6 +378,12 @@ def main() -> int:
         "--n", type=int, default=None, help="iterations per round (default per workload)"
     )
     ap.add_argument("--delay-ms", type=float, default=20.0)
+    ap.add_argument(
+        "--http-server",
+        type=Path,
+        default=None,
+        help="serve with this copy of http_server.py (default: benchmarks/http_server.py)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the raw timings here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -371,7 +392,9 @@ def main() -> int:
         return 0
     names = args.contenders.split(",")
     children = [Child(n) for n in names]
-    server = HttpServer(args.delay_ms) if "http" in args.sources.split(",") else None
+    server = None
+    if "http" in args.sources.split(","):
+        server = HttpServer(args.delay_ms) if args.http_server is None else _Server(args)
     port = server.port if server else 0
     raw: dict[str, Any] = {}
     try:
