@@ -318,3 +318,24 @@ async def test_the_leak_check_sees_library_tasks_at_any_depth(cog_dir: Path) -> 
         del outer
     assert any(name.startswith("trio_geotiff.") for name in seen), seen
     assert library_tasks() == []
+
+
+@pytest.mark.parametrize("indexes", [None, [1, 2, 3], [2, 3], [3, 1]])
+async def test_blocks_decoded_into_place_equal_gdal(
+    cog_dir: Path, indexes: list[int] | None
+) -> None:
+    """Predictor-2 tiles wholly inside the window are undone straight into the output.
+
+    Without the cache (which needs its own copy of each block) that path is
+    taken for the inner tiles and the old decode-then-paste for the edges;
+    both must give GDAL's pixels, for every band order.
+    """
+    tif = await open_cog(cog_dir, cache_bytes=0)
+    window = Window(100, 200, 900, 700)  # 256-px tiles: inner ones whole, edges cut
+    arr = await tif.read(window=window, indexes=indexes)
+    with rasterio.open(cog_dir / "cog.tif") as ds:
+        expected = ds.read(indexes, window=((200, 900), (100, 1000)))
+    assert np.array_equal(arr.data, expected)
+    whole = await tif.read(indexes=indexes)  # every tile whole: all decoded into place
+    with rasterio.open(cog_dir / "cog.tif") as ds:
+        assert np.array_equal(whole.data, ds.read(indexes))

@@ -177,12 +177,19 @@ def _unsupported_samples(info: ImageInfo) -> str | None:
     return next((reason for broken, reason in rules if broken), None)
 
 
-def decode(block: Block, data: bytes | bytearray | memoryview) -> npt.NDArray[Any]:
+def decode(
+    block: Block, data: bytes | bytearray | memoryview, out: npt.NDArray[Any] | None = None
+) -> npt.NDArray[Any]:
     """Decode one block into an array of shape ``(rows, block_width, samples_per_block)``.
 
     Args:
         block: Which block of which image, and how to decode it.
         data: The block's compressed bytes.
+        out: Where the block may be written: an array of the block's shape
+            and dtype (a strided view of the read's output, say). Used only
+            where undoing a horizontal predictor writes the final samples
+            anyway; then the result is ``out`` itself, otherwise a new array
+            and ``out`` is left untouched.
 
     Returns:
         The block, in ``info.dtype`` and native byte order. Tiles keep their
@@ -196,7 +203,7 @@ def decode(block: Block, data: bytes | bytearray | memoryview) -> npt.NDArray[An
     try:
         if block.info.compression in _IMAGE_DECODERS:
             return _decode_image(block, bytes(data))
-        return _unpack(block, _decompress(block, data))
+        return _unpack(block, _decompress(block, data), out)
     except ResourceLimitError:
         raise
     except MemoryError as exc:
@@ -238,7 +245,7 @@ def _decompress(block: Block, data: bytes | bytearray | memoryview) -> Any:
         return memoryview(codec(data, out=_EXCESS_FACTOR * expected))[:expected]
 
 
-def _unpack(block: Block, raw: Any) -> npt.NDArray[Any]:
+def _unpack(block: Block, raw: Any, out: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
     """Stored samples (after decompression) to the returned array."""
     info = block.info
     buf = np.frombuffer(raw, dtype=np.uint8)
@@ -247,7 +254,7 @@ def _unpack(block: Block, raw: Any) -> npt.NDArray[Any]:
     if info.bits in (8, 16, 32, 64, 128) or (
         info.sample_format == SampleFormat.IEEEFP and info.bits == 16
     ):
-        return _unpack_bytes(block, buf)
+        return _unpack_bytes(block, buf, out)
     width, spb = info.block_width, info.samples_per_block
     if info.bits == 24 and info.sample_format in (SampleFormat.UINT, SampleFormat.VOID):
         # GDAL reads 24-bit samples as a big-endian bit stream, after libtiff
@@ -281,7 +288,9 @@ def _file_dtype(info: ImageInfo, byteorder: str) -> np.dtype[Any]:
     return info.dtype.newbyteorder(">" if byteorder == ">" else "<")
 
 
-def _unpack_bytes(block: Block, buf: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
+def _unpack_bytes(
+    block: Block, buf: npt.NDArray[np.uint8], out: npt.NDArray[Any] | None
+) -> npt.NDArray[Any]:
     """Whole-byte samples: view, pad a short block, undo the predictor."""
     info, rows, width = block.info, block.rows, block.info.block_width
     fdtype = _file_dtype(info, block.byteorder)
@@ -296,6 +305,10 @@ def _unpack_bytes(block: Block, buf: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
         buf = padded
     arr: npt.NDArray[Any] = buf[: rows * row_bytes].view(fdtype).reshape(rows, width, -1)
     if info.predictor == Predictor.HORIZONTAL:
+        if out is not None and not complex_int and out.dtype == fdtype and out.shape == arr.shape:
+            # The predictor's pass writes the final samples: straight into
+            # place, saving a pass over the block and its allocation.
+            return imagecodecs.delta_decode(arr, axis=-2, dist=1, out=out)
         arr = imagecodecs.delta_decode(arr, axis=-2, dist=1)
     elif info.predictor == Predictor.FLOATINGPOINT:
         arr = imagecodecs.floatpred_decode(arr, axis=-2, dist=1)

@@ -200,9 +200,11 @@ class _Execution:
         # it: one decoded block per decoding thread at a time.
         ctx, info = self.ctx, self.info
         what = DecodedBlock(ctx.source.path, info, block.rows, block.index, ctx.byteorder, ctx.jpeg)
+        dest = None if self.claim.fills else self._destination(block)
         try:
-            arr = decode(what, data)
-            self._paste(block, arr)
+            arr = decode(what, data, dest)
+            if arr is not dest:
+                self._paste(block, arr)
             return own_memory(arr) if self.claim.fills else None
         except ResourceLimitError as exc:  # the codec boundary's: add the read's ceiling
             raise ResourceLimitError(
@@ -237,6 +239,24 @@ class _Execution:
             if f.row1 > f.row0 and f.col1 > f.col0:
                 for pos in f.positions:
                     self.out[pos, f.row0 : f.row1, f.col0 : f.col1] = self.fill
+
+    def _destination(self, block: Block) -> npt.NDArray[Any] | None:
+        """The output as a (rows, cols, samples) view, if the whole block lands in it in order."""
+        plan, window = self.plan, self.plan.window
+        top, left = block.row * plan.block_height, block.col * plan.block_width
+        pos = block.positions
+        if (
+            top < window.row_off
+            or top + block.rows > window.row_stop
+            or left < window.col_off
+            or left + plan.block_width > window.col_stop
+            or block.samples != tuple(range(self.info.samples_per_block))
+            or pos != tuple(range(pos[0], pos[0] + len(pos)))
+        ):
+            return None
+        rows = slice(top - window.row_off, top - window.row_off + block.rows)
+        cols = slice(left - window.col_off, left - window.col_off + plan.block_width)
+        return self.out[pos[0] : pos[0] + len(pos), rows, cols].transpose(1, 2, 0)
 
     def _paste(self, block: Block, arr: npt.NDArray[Any]) -> None:
         """Copy the part of ``arr`` (rows, cols, samples) inside the window into ``out``."""
