@@ -7,11 +7,13 @@ wall-clock timeout per case. A signal, an abort, a timeout or an exhausted
 address space ends the child: the case is recorded and a new child resumes
 with the next case, so one batch costs one interpreter start in the normal case.
 
-Two settings (``ceiling``): `CEILING` lowers ``max_decoded_bytes`` to 256 MiB,
-so that every legitimate read stays far below the rlimit; `DEFAULT_SETTINGS`
-opens with the library's defaults (a 4 GiB ceiling, above the 2 GiB rlimit),
-which is what a user gets: then the library's own bounds on what it decodes
-and allocates are what keeps a case inside the address space.
+Three modes (`MODES`, passed as ``ceiling``): `CEILING` lowers
+``max_decoded_bytes`` to 256 MiB, so that every legitimate read stays far
+below the rlimit; `DEFAULT_SETTINGS` opens with the library's defaults (a
+4 GiB ceiling, above the 2 GiB rlimit), which is what a user gets: then the
+library's own bounds on what it decodes and allocates are what keeps a case
+inside the address space; `SIDECAR_SETTINGS` uses the defaults too, with the
+input as the sidecars of a valid file opened with ``sidecars=True``.
 
 Outcomes (`Outcome.kind`), grouped into classes (`Outcome.category`):
 
@@ -21,14 +23,15 @@ Outcomes (`Outcome.kind`), grouped into classes (`Outcome.category`):
   ``ExceptionGroup`` and ``Cancelled``: a bug;
 * ``memory`` (``nonlibrary``): a MemoryError that is not ResourceLimitError
   (numpy's ``_ArrayMemoryError`` at the rlimit): a bug;
-* ``timeout`` (``hang``): the case ran past the timeout: a bug;
+* ``timeout`` (``hang``): the case ran past the timeout, and again when run
+  alone with `CONFIRM_TIMEOUT` (if it finishes then, it is flagged ``slow``): a bug;
 * ``signal:<n>`` / ``exit:<code>`` (``crash``): the child died (crash, abort): a bug.
 
 For the non-library ones `Outcome.message` is ``"Type: message"`` (with the
 leaves of an exception group) and `Outcome.detail` the traceback.
 
 This file is also the child's entry point, so the child imports only the
-standard library and trio_geotiff.
+standard library and trio_geotiff (and `fuzz.crafted` in the sidecars mode).
 """
 
 from __future__ import annotations
