@@ -462,6 +462,10 @@ def worlds_section(res: dict[str, Any]) -> str:
     md.append("Targets of issue 11:\n")
     md.extend(_worlds_targets(res))
     md.append("")
+    if res.get("worlds_notes"):  # findings added to the results file by hand
+        md.append("Notes:\n")
+        md.extend(f"- {note}" for note in res["worlds_notes"])
+        md.append("")
     md.append(WORLDS_END)
     return "\n".join(md) + "\n"
 
