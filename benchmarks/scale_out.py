@@ -10,10 +10,15 @@ benchmarks/http_server.py (20 ms per request). Contenders, in one run:
 * ``per-file``: one ``dask.delayed`` per file running ``trio.run(read)``
   (what a trio_geotiff user could write before the xarray package).
 
+Reductions: ``mean`` and ``median`` over time returned to the client, and
+``mean-sum`` (the mean summed to a scalar on the workers: reading and
+reducing without the 100 MB result transfer).
+
 W9: open N headers over the 20 ms server: ``open_stack`` (concurrent),
 ``xr.open_mfdataset(engine="trio_geotiff")`` and rioxarray (one by one).
 
 Usage: python benchmarks/scale_out.py [--reps 3] [--headers 1000] [--slow-headers 100]
+       [--ops mean,median,mean-sum] [--only-w8]
 Prints a JSON summary and a markdown table.
 """
 
