@@ -330,3 +330,17 @@ print("exiting", flush=True)
     lines = done.stdout.splitlines()
     assert lines[0] == "exiting"
     assert "coroutine ended" in lines
+
+
+@pytest.mark.parametrize("chunks", [{}, "auto"])
+def test_chunks_follow_the_tiles(fixture_files: dict[str, Path], chunks: Any) -> None:
+    import rasterio
+
+    path = fixture_files["tiled_nonsquare_deflate_i16"]
+    with rasterio.open(path) as ds:
+        tile_h, tile_w = ds.block_shapes[0]
+    da = xr.open_dataarray(path, engine="trio_geotiff", chunks=chunks)
+    assert da.encoding["preferred_chunks"]["y"] == tile_h
+    assert da.encoding["preferred_chunks"]["x"] == tile_w
+    for sizes, tile in ((da.chunks[1], tile_h), (da.chunks[2], tile_w)):
+        assert all(size % tile == 0 for size in sizes[:-1])
