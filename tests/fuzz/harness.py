@@ -392,6 +392,9 @@ async def _classify(case: Coroutine[Any, Any, None]) -> tuple[str, str, str]:
     try:
         await case
     except GeoTIFFError as exc:
+        hidden = _hidden_bug(exc)
+        if hidden is not None:  # a library error wrapped around one of ours
+            return f"nonlib:wrapped:{type(hidden).__name__}", _describe(exc), _message(hidden)
         return f"lib:{type(exc).__name__}", str(exc)[:300], ""
     except MemoryError as exc:  # numpy's _ArrayMemoryError, or a bare MemoryError
         return "memory", _describe(exc), _message(exc)
@@ -400,6 +403,41 @@ async def _classify(case: Coroutine[Any, Any, None]) -> tuple[str, str, str]:
     except BaseException as exc:  # a bug: Cancelled, a bare group, ValueError...
         return f"nonlib:{type(exc).__name__}", _describe(exc), _message(exc)
     return "ok", "", ""
+
+
+_BUG_TYPES = (
+    AttributeError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AssertionError,
+    NameError,
+    ZeroDivisionError,
+    OverflowError,
+    RecursionError,
+)
+"""Causes that make a library error a wrapped bug (ValueError is left out: codecs raise it)."""
+
+
+def _hidden_bug(exc: BaseException) -> BaseException | None:
+    """A programming error or a numpy MemoryError in ``exc``'s cause chain, if any.
+
+    A catch-all that turns every exception into `CorruptFileError` would hide
+    them (issue 10). Codec and store errors are causes the library may wrap,
+    and a MemoryError under a `ResourceLimitError`.
+    """
+    from trio_geotiff.errors import ResourceLimitError
+
+    # An allocation failure is reported as ResourceLimitError (from the MemoryError).
+    memory_ok = isinstance(exc, ResourceLimitError)
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, _BUG_TYPES) or (isinstance(cause, MemoryError) and not memory_ok):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _describe(exc: BaseException) -> str:
