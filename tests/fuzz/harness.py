@@ -197,7 +197,7 @@ def run_cases(
         while start < len(inputs):
             report.children += 1
             start = _run_child(
-                case_list, start, len(inputs), results, timeout, rlimit, ceiling, work
+                case_list, start, len(inputs), results, _Limits(timeout, rlimit, ceiling)
             )
         report.outcomes = [results[i] for i in range(len(inputs))]
     if confirm_timeout is not None:
@@ -237,83 +237,115 @@ def _slug(kind: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in kind)[:40]
 
 
+@dataclass
+class _Limits:
+    """What a child runs under: the per-case timeout, the address space, the settings."""
+
+    timeout: float
+    rlimit: int
+    ceiling: int
+
+
 def _run_child(
-    case_list: Path,
-    start: int,
-    total: int,
-    results: dict[int, Outcome],
-    timeout: float,
-    rlimit: int,
-    ceiling: int,
-    work: Path,
+    case_list: Path, start: int, total: int, results: dict[int, Outcome], limits: _Limits
 ) -> int:
     """Run cases from ``start`` in one child; return where the next child must resume."""
     env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONFAULTHANDLER="1")
-    stderr_path = work / f"stderr-{start}.txt"
+    stderr_path = case_list.parent / f"stderr-{start}.txt"
+    argv = [str(case_list), str(start), str(limits.rlimit), str(limits.ceiling)]
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, __file__, str(case_list), str(start), str(rlimit), str(ceiling)],
+            [sys.executable, __file__, *argv],
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
             start_new_session=True,
         )
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    pending = b""
-    current: int | None = None
-    resume = start
-    began = time.monotonic()
-    deadline = began + 60.0 + timeout  # interpreter start and imports
     try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if current is None:  # the child never started a case
-                    raise RuntimeError(f"fuzz child did not start: {_tail(stderr_path)}")
-                _kill(proc)
-                why = f"no result after {timeout} s"
-                results[current] = Outcome(current, "timeout", why, timeout, why)
-                return current + 1
-            if not sel.select(remaining):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:  # the child exited
-                rc = proc.wait()
-                if current is None:
-                    if rc == 0:  # finished, or left after a MemoryError: resume after it
-                        return resume
-                    raise RuntimeError(f"fuzz child failed (rc {rc}): {_tail(stderr_path)}")
-                kind = f"signal:{signal.Signals(-rc).name}" if rc < 0 else f"exit:{rc}"
-                tail = _tail(stderr_path)
-                last = tail.strip().splitlines()[-1] if tail.strip() else ""
-                results[current] = Outcome(
-                    current, kind, tail, time.monotonic() - began, f"{kind}: {last}"
-                )
-                return current + 1
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                msg = json.loads(line)
-                if msg["op"] == "start":
-                    current = msg["index"]
-                    began = time.monotonic()
-                    deadline = began + timeout
-                else:
-                    results[msg["index"]] = Outcome(
-                        msg["index"], msg["kind"], msg["detail"], msg["seconds"], msg["message"]
-                    )
-                    current = None
-                    resume = msg["index"] + 1
-                    if msg["index"] == total - 1:
-                        _kill(proc)
-                        return total
+        return _Child(proc, stderr_path, results, limits.timeout, start).watch(total)
     finally:
-        sel.close()
+        assert proc.stdout is not None
         proc.stdout.close()
         if proc.poll() is None:
             _kill(proc)
+
+
+class _Child:
+    """The parent's view of one running child: the case it is on, and its deadline."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        stderr_path: Path,
+        results: dict[int, Outcome],
+        timeout: float,
+        start: int,
+    ) -> None:
+        self.proc, self.stderr_path, self.results = proc, stderr_path, results
+        self.timeout = timeout
+        self.current: int | None = None
+        self.resume = start
+        self.began = time.monotonic()
+        self.deadline = self.began + 60.0 + timeout  # interpreter start and imports
+
+    def watch(self, total: int) -> int:
+        """Read the child's reports until it ends; return where the next child must resume."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        pending = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while True:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    return self._timed_out()
+                if not sel.select(remaining):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return self._exited()
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if self._report(json.loads(line), total):
+                        _kill(self.proc)
+                        return total
+
+    def _report(self, msg: dict[str, Any], total: int) -> bool:
+        """Take one line of the child's; True once the last case is done."""
+        if msg["op"] == "start":
+            self.current = msg["index"]
+            self.began = time.monotonic()
+            self.deadline = self.began + self.timeout
+            return False
+        index = msg["index"]
+        self.results[index] = Outcome(
+            index, msg["kind"], msg["detail"], msg["seconds"], msg["message"]
+        )
+        self.current = None
+        self.resume = index + 1
+        return bool(index == total - 1)
+
+    def _timed_out(self) -> int:
+        if self.current is None:  # the child never started a case
+            raise RuntimeError(f"fuzz child did not start: {_tail(self.stderr_path)}")
+        _kill(self.proc)
+        why = f"no result after {self.timeout} s"
+        self.results[self.current] = Outcome(self.current, "timeout", why, self.timeout, why)
+        return self.current + 1
+
+    def _exited(self) -> int:
+        rc = self.proc.wait()
+        if self.current is None:
+            if rc == 0:  # finished, or left after a MemoryError: resume after it
+                return self.resume
+            raise RuntimeError(f"fuzz child failed (rc {rc}): {_tail(self.stderr_path)}")
+        kind = f"signal:{signal.Signals(-rc).name}" if rc < 0 else f"exit:{rc}"
+        tail = _tail(self.stderr_path)
+        last = tail.strip().splitlines()[-1] if tail.strip() else ""
+        seconds = time.monotonic() - self.began
+        self.results[self.current] = Outcome(self.current, kind, tail, seconds, f"{kind}: {last}")
+        return self.current + 1
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -344,6 +376,8 @@ def _child_main(case_list: str, start: int, rlimit: int, ceiling: int) -> None:
     import obstore
     import trio
     from obstore.store import MemoryStore
+
+    import trio_geotiff  # noqa: F401 - imported before the first case's clock starts
 
     paths = Path(case_list).read_text().split()
     out = sys.stdout.buffer
