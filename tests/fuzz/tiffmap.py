@@ -104,18 +104,8 @@ class TIFFMap:
 def map_tiff(data: bytes, *, max_ifds: int = 64) -> TIFFMap:
     """Map ``data`` as far as it is a readable TIFF."""
     m = TIFFMap(size=len(data))
-    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
-        return m
-    bo = "<" if data[:2] == b"II" else ">"
-    m.bo = bo
-    (magic,) = struct.unpack(bo + "H", data[2:4])
-    if magic == 43 and len(data) >= 16:
-        m.bigtiff = True
-        m.first_pos = 8
-        (offset,) = struct.unpack(bo + "Q", data[8:16])
-    elif magic == 42:
-        (offset,) = struct.unpack(bo + "I", data[4:8])
-    else:
+    offset = _map_header(data, m)
+    if offset is None:
         return m
     seen: set[int] = set()
     pending = [offset]
@@ -127,20 +117,43 @@ def map_tiff(data: bytes, *, max_ifds: int = 64) -> TIFFMap:
             if ifd is None:
                 break
             m.ifds.append(ifd)
-            for e in ifd.entries:
-                if e.tag == 330:
-                    pending.extend(_ints(data, m, e))
-            offset = _read_uint(data, bo, ifd.next_pos, m.offset_size) or 0
+            pending.extend(n for e in ifd.entries if e.tag == 330 for n in _ints(data, m, e))
+            offset = _read_uint(data, m.bo, ifd.next_pos, m.offset_size) or 0
     for ifd in m.ifds:
-        tags = {e.tag: e for e in ifd.entries}
-        for off_tag, cnt_tag in ((324, 325), (273, 279)):
-            if off_tag in tags and cnt_tag in tags:
-                offs = _ints(data, m, tags[off_tag])
-                cnts = _ints(data, m, tags[cnt_tag])
-                for o, c in zip(offs, cnts, strict=False):
-                    if 0 < o < len(data) and c > 0:
-                        m.blocks.append((o, min(c, len(data) - o)))
+        m.blocks.extend(_block_ranges(data, m, ifd))
     return m
+
+
+def _map_header(data: bytes, m: TIFFMap) -> int | None:
+    """Byte order and BigTIFF flag into ``m``; the first IFD's offset (None: not a TIFF)."""
+    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
+        return None
+    bo = "<" if data[:2] == b"II" else ">"
+    m.bo = bo
+    (magic,) = struct.unpack(bo + "H", data[2:4])
+    if magic == 43 and len(data) >= 16:
+        m.bigtiff = True
+        m.first_pos = 8
+        return int(struct.unpack(bo + "Q", data[8:16])[0])
+    if magic == 42:
+        return int(struct.unpack(bo + "I", data[4:8])[0])
+    return None
+
+
+def _block_ranges(data: bytes, m: TIFFMap, ifd: IFDMap) -> list[tuple[int, int]]:
+    """(offset, length) of the IFD's tiles or strips that start inside the file."""
+    tags = {e.tag: e for e in ifd.entries}
+    out = []
+    for off_tag, cnt_tag in ((324, 325), (273, 279)):
+        if off_tag in tags and cnt_tag in tags:
+            offs = _ints(data, m, tags[off_tag])
+            cnts = _ints(data, m, tags[cnt_tag])
+            out += [
+                (o, min(c, len(data) - o))
+                for o, c in zip(offs, cnts, strict=False)
+                if 0 < o < len(data) and c > 0
+            ]
+    return out
 
 
 def _read_uint(data: bytes, bo: str, pos: int, size: int) -> int | None:
