@@ -45,60 +45,71 @@ def build(
     rewrites the count field of that entry (its values are still written).
     Offsets tags may refer to ``DATA`` (16) plus an offset into ``data``.
     """
-    ofs = 8 if bigtiff else 4
-    esize = 20 if bigtiff else 12
-    csize = 8 if bigtiff else 2
-    header_len = 16
-    out = bytearray(header_len) + data
-    positions = []
+    lay = _Layout(bo, bigtiff)
+    out = bytearray(16) + data
     blobs: list[tuple[int, bytes]] = []  # (patch position, value bytes)
-    tables = []
+    tables: list[tuple[int, int]] = []  # (position, entries)
     for tags in ifds:
         start = len(out) + (len(out) & 1)
         out += bytes(start - len(out))
-        positions.append(start)
-        n = len(tags)
-        table = bytearray(struct.pack(bo + ("Q" if bigtiff else "H"), n))
-        for tag in sorted(tags):
-            typ, values = tags[tag]
-            count, raw = _encode(bo, typ, values)
-            table += struct.pack(bo + "HH", tag, typ)
-            table += struct.pack(bo + ("Q" if bigtiff else "I"), count)
-            slot = start + len(table)
-            if len(raw) <= ofs:
-                table += raw + bytes(ofs - len(raw))
-            else:
-                table += bytes(ofs)
-                blobs.append((slot, raw))
-        table += bytes(ofs)  # next pointer, patched below
+        table, table_blobs = lay.table(tags, start)
         out += table
-        tables.append((start, n))
+        blobs += table_blobs
+        tables.append((start, len(tags)))
     for slot, raw in blobs:
         where = len(out) + (len(out) & 1)
         out += bytes(where - len(out)) + raw
-        out[slot : slot + ofs] = struct.pack(bo + ("Q" if bigtiff else "I"), where)
+        out[slot : slot + lay.ofs] = lay.offset(where)
     for i, (start, n) in enumerate(tables):
-        nxt = positions[i + 1] if i + 1 < len(positions) else 0
+        nxt = tables[i + 1][0] if i + 1 < len(tables) else 0
         if next_override and i in next_override:
             nxt = next_override[i]
-        pos = start + csize + n * esize
-        out[pos : pos + ofs] = struct.pack(bo + ("Q" if bigtiff else "I"), nxt)
+        pos = start + lay.csize + n * lay.esize
+        out[pos : pos + lay.ofs] = lay.offset(nxt)
     for (i, tag), count in (count_override or {}).items():
-        start, n = tables[i]
-        for k, t in enumerate(sorted(ifds[i])):
-            if t == tag:
-                pos = start + csize + k * esize + 4
-                out[pos : pos + (8 if bigtiff else 4)] = struct.pack(
-                    bo + ("Q" if bigtiff else "I"), count
-                )
-    first = positions[0] if first_override is None else first_override
-    if bigtiff:
-        out[0:16] = (b"II" if bo == "<" else b"MM") + struct.pack(bo + "HHHQ", 43, 8, 0, first)[
-            0:14
-        ]
-    else:
-        out[0:8] = (b"II" if bo == "<" else b"MM") + struct.pack(bo + "HI", 42, first)
+        start, _n = tables[i]
+        k = sorted(ifds[i]).index(tag)
+        pos = start + lay.csize + k * lay.esize + 4
+        out[pos : pos + lay.ofs] = lay.offset(count)
+    lay.header(out, tables[0][0] if first_override is None else first_override)
     return bytes(out)
+
+
+class _Layout:
+    """Sizes and packing of classic TIFF or BigTIFF in one byte order."""
+
+    def __init__(self, bo: str, bigtiff: bool) -> None:
+        self.bo, self.bigtiff = bo, bigtiff
+        self.ofs = 8 if bigtiff else 4  # offset and count fields
+        self.esize = 20 if bigtiff else 12  # one IFD entry
+        self.csize = 8 if bigtiff else 2  # the entry count
+
+    def offset(self, value: int) -> bytes:
+        return struct.pack(self.bo + ("Q" if self.bigtiff else "I"), value)
+
+    def table(self, tags: Tags, start: int) -> tuple[bytearray, list[tuple[int, bytes]]]:
+        """The IFD table at ``start`` (next pointer 0) and its out-of-line values to place."""
+        bo, ofs = self.bo, self.ofs
+        table = bytearray(struct.pack(bo + ("Q" if self.bigtiff else "H"), len(tags)))
+        blobs = []
+        for tag in sorted(tags):
+            typ, values = tags[tag]
+            count, raw = _encode(bo, typ, values)
+            table += struct.pack(bo + "HH", tag, typ) + self.offset(count)
+            if len(raw) <= ofs:
+                table += raw + bytes(ofs - len(raw))
+            else:
+                blobs.append((start + len(table), raw))
+                table += bytes(ofs)
+        table += bytes(ofs)  # next pointer, patched by build
+        return table, blobs
+
+    def header(self, out: bytearray, first: int) -> None:
+        mark = b"II" if self.bo == "<" else b"MM"
+        if self.bigtiff:
+            out[0:16] = mark + struct.pack(self.bo + "HHHQ", 43, 8, 0, first)[0:14]
+        else:
+            out[0:8] = mark + struct.pack(self.bo + "HI", 42, first)
 
 
 DATA = 16
