@@ -87,6 +87,11 @@ def raised(backend: str, fn: Callable[[], Awaitable[Any]]) -> BaseException:
     with pytest.raises(BaseException) as info:
         run(backend, fn)
     assert not isinstance(info.value, BaseExceptionGroup), f"a group escaped: {info.value!r}"
+    # No group hides in its chain either (a group holding the error is a cycle).
+    seen = info.value.__context__
+    while seen is not None:
+        assert not isinstance(seen, BaseExceptionGroup), f"a group in the context: {seen!r}"
+        seen = seen.__context__
     return info.value
 
 

@@ -63,7 +63,13 @@ async def task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
         async with anyio.create_task_group() as group:
             yield group
     except BaseExceptionGroup as exc_group:
-        raise one_error(exc_group) from None
+        error = one_error(exc_group)
+    else:
+        return
+    # Raised outside the except clause: there its __context__ would become the
+    # group that holds it, a cycle that pickling (dask sends errors between
+    # processes) follows for ever.
+    raise error
 
 
 async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
