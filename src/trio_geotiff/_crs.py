@@ -29,6 +29,8 @@ from pyproj.exceptions import CRSError
 
 from trio_geotiff.errors import CorruptFileError
 
+from ._codes import GeoKey, Tag
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -36,52 +38,10 @@ __all__ = ["GeoKeyValue", "crs_from_geokeys", "parse_geokey_directory"]
 
 GeoKeyValue = int | float | str | tuple[float, ...]
 
-_GEO_DOUBLE_PARAMS = 34736
-_GEO_ASCII_PARAMS = 34737
 
 _USER_DEFINED = 32767
 
-# Key ids (GeoTIFF 1.1 names).
-_GT_MODEL_TYPE = 1024
-_GT_CITATION = 1026
-_GEOGRAPHIC_TYPE = 2048
-_GEOG_CITATION = 2049
-_GEOG_DATUM = 2050
-_GEOG_PRIME_MERIDIAN = 2051
-_GEOG_ANGULAR_UNITS = 2054
-_GEOG_ANGULAR_UNIT_SIZE = 2055
-_GEOG_ELLIPSOID = 2056
-_GEOG_SEMI_MAJOR = 2057
-_GEOG_SEMI_MINOR = 2058
-_GEOG_INV_FLATTENING = 2059
-_GEOG_PM_LONG = 2061
-_GEOG_TOWGS84 = 2062
-_PROJECTED_CS_TYPE = 3072
-_PCS_CITATION = 3073
-_PROJECTION = 3074
-_PROJ_COORD_TRANS = 3075
-_PROJ_LINEAR_UNITS = 3076
-_PROJ_LINEAR_UNIT_SIZE = 3077
-_STD_PARALLEL_1 = 3078
-_STD_PARALLEL_2 = 3079
-_NAT_ORIGIN_LONG = 3080
-_NAT_ORIGIN_LAT = 3081
-_FALSE_EASTING = 3082
-_FALSE_NORTHING = 3083
-_FALSE_ORIGIN_LONG = 3084
-_FALSE_ORIGIN_LAT = 3085
-_FALSE_ORIGIN_EASTING = 3086
-_FALSE_ORIGIN_NORTHING = 3087
-_CENTER_LONG = 3088
-_CENTER_LAT = 3089
-_CENTER_EASTING = 3090
-_CENTER_NORTHING = 3091
-_SCALE_AT_NAT_ORIGIN = 3092
-_SCALE_AT_CENTER = 3093
-_AZIMUTH_ANGLE = 3094
-_STRAIGHT_VERT_POLE_LONG = 3095
-_RECTIFIED_GRID_ANGLE = 3096
-
+# GTModelTypeGeoKey values (key ids are `_codes.GeoKey`).
 _MODEL_PROJECTED = 1
 _MODEL_GEOGRAPHIC = 2
 _MODEL_GEOCENTRIC = 3
@@ -90,19 +50,55 @@ _ESRI_PE_PREFIX = "ESRI PE String = "
 
 # Fallback chains libgeotiff uses when a projection asks for "the" origin
 # latitude, longitude, false easting... (GTIFFetchProjParms).
-_LAT_KEYS = (_NAT_ORIGIN_LAT, _FALSE_ORIGIN_LAT, _CENTER_LAT)
-_LON_KEYS = (_NAT_ORIGIN_LONG, _FALSE_ORIGIN_LONG, _CENTER_LONG)
-_FE_KEYS = (_FALSE_EASTING, _CENTER_EASTING, _FALSE_ORIGIN_EASTING)
-_FN_KEYS = (_FALSE_NORTHING, _CENTER_NORTHING, _FALSE_ORIGIN_NORTHING)
-_K_KEYS = (_SCALE_AT_NAT_ORIGIN, _SCALE_AT_CENTER)
-_CENTER_LAT_KEYS = (_CENTER_LAT, _NAT_ORIGIN_LAT, _FALSE_ORIGIN_LAT)
-_CENTER_LON_KEYS = (_CENTER_LONG, _NAT_ORIGIN_LONG, _FALSE_ORIGIN_LONG)
-_CENTER_FE_KEYS = (_CENTER_EASTING, _FALSE_EASTING, _FALSE_ORIGIN_EASTING)
-_CENTER_FN_KEYS = (_CENTER_NORTHING, _FALSE_NORTHING, _FALSE_ORIGIN_NORTHING)
-_ORIGIN_LAT_KEYS = (_FALSE_ORIGIN_LAT, _NAT_ORIGIN_LAT, _CENTER_LAT)
-_ORIGIN_LON_KEYS = (_FALSE_ORIGIN_LONG, _NAT_ORIGIN_LONG, _CENTER_LONG)
-_ORIGIN_FE_KEYS = (_FALSE_ORIGIN_EASTING, _FALSE_EASTING, _CENTER_EASTING)
-_ORIGIN_FN_KEYS = (_FALSE_ORIGIN_NORTHING, _FALSE_NORTHING, _CENTER_NORTHING)
+_LAT_KEYS = (GeoKey.PROJ_NAT_ORIGIN_LAT, GeoKey.PROJ_FALSE_ORIGIN_LAT, GeoKey.PROJ_CENTER_LAT)
+_LON_KEYS = (GeoKey.PROJ_NAT_ORIGIN_LONG, GeoKey.PROJ_FALSE_ORIGIN_LONG, GeoKey.PROJ_CENTER_LONG)
+_FE_KEYS = (GeoKey.PROJ_FALSE_EASTING, GeoKey.PROJ_CENTER_EASTING, GeoKey.PROJ_FALSE_ORIGIN_EASTING)
+_FN_KEYS = (
+    GeoKey.PROJ_FALSE_NORTHING,
+    GeoKey.PROJ_CENTER_NORTHING,
+    GeoKey.PROJ_FALSE_ORIGIN_NORTHING,
+)
+_K_KEYS = (GeoKey.PROJ_SCALE_AT_NAT_ORIGIN, GeoKey.PROJ_SCALE_AT_CENTER)
+_CENTER_LAT_KEYS = (
+    GeoKey.PROJ_CENTER_LAT,
+    GeoKey.PROJ_NAT_ORIGIN_LAT,
+    GeoKey.PROJ_FALSE_ORIGIN_LAT,
+)
+_CENTER_LON_KEYS = (
+    GeoKey.PROJ_CENTER_LONG,
+    GeoKey.PROJ_NAT_ORIGIN_LONG,
+    GeoKey.PROJ_FALSE_ORIGIN_LONG,
+)
+_CENTER_FE_KEYS = (
+    GeoKey.PROJ_CENTER_EASTING,
+    GeoKey.PROJ_FALSE_EASTING,
+    GeoKey.PROJ_FALSE_ORIGIN_EASTING,
+)
+_CENTER_FN_KEYS = (
+    GeoKey.PROJ_CENTER_NORTHING,
+    GeoKey.PROJ_FALSE_NORTHING,
+    GeoKey.PROJ_FALSE_ORIGIN_NORTHING,
+)
+_ORIGIN_LAT_KEYS = (
+    GeoKey.PROJ_FALSE_ORIGIN_LAT,
+    GeoKey.PROJ_NAT_ORIGIN_LAT,
+    GeoKey.PROJ_CENTER_LAT,
+)
+_ORIGIN_LON_KEYS = (
+    GeoKey.PROJ_FALSE_ORIGIN_LONG,
+    GeoKey.PROJ_NAT_ORIGIN_LONG,
+    GeoKey.PROJ_CENTER_LONG,
+)
+_ORIGIN_FE_KEYS = (
+    GeoKey.PROJ_FALSE_ORIGIN_EASTING,
+    GeoKey.PROJ_FALSE_EASTING,
+    GeoKey.PROJ_CENTER_EASTING,
+)
+_ORIGIN_FN_KEYS = (
+    GeoKey.PROJ_FALSE_ORIGIN_NORTHING,
+    GeoKey.PROJ_FALSE_NORTHING,
+    GeoKey.PROJ_CENTER_NORTHING,
+)
 
 
 def parse_geokey_directory(
@@ -190,9 +186,9 @@ class _ParamTags:
             # The value lives in the offset field itself; count must be 1
             # but libgeotiff only reads the one SHORT, so don't insist.
             return entry.offset
-        if entry.location == _GEO_DOUBLE_PARAMS:
+        if entry.location == Tag.GEO_DOUBLE_PARAMS:
             return self._double(entry)
-        if entry.location == _GEO_ASCII_PARAMS:
+        if entry.location == Tag.GEO_ASCII_PARAMS:
             return self._text(entry)
         # libgeotiff only resolves these three locations; a key stored in
         # some other tag is silently unusable, not fatal.
@@ -495,7 +491,7 @@ def _build_geog(keys: Mapping[int, GeoKeyValue], gcs_from_pcs: int | None) -> _G
     GCS is not an EPSG code, and derives the inverse flattening.
     """
     g = _Geog()
-    gcs = _short(keys, _GEOGRAPHIC_TYPE)
+    gcs = _short(keys, GeoKey.GEOGRAPHIC_TYPE)
     _geog_from_gcs(g, gcs if gcs is not None else gcs_from_pcs)
     _geog_angular_units(g, keys)
     _geog_datum(g, keys)
@@ -534,7 +530,7 @@ def _geog_from_gcs(g: _Geog, gcs: int | None) -> None:
 
 
 def _geog_angular_units(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
-    code = _short(keys, _GEOG_ANGULAR_UNITS)
+    code = _short(keys, GeoKey.GEOG_ANGULAR_UNITS)
     if code is None:
         return
     known = _angular_unit(code) if code != _USER_DEFINED else None
@@ -547,7 +543,7 @@ def _geog_angular_units(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
 
 
 def _geog_datum(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
-    code = _short(keys, _GEOG_DATUM)
+    code = _short(keys, GeoKey.GEOG_GEODETIC_DATUM)
     if code is None:
         return
     g.datum_code = code
@@ -567,26 +563,26 @@ def _geog_datum(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
 
 
 def _geog_ellipsoid(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
-    code = _short(keys, _GEOG_ELLIPSOID)
+    code = _short(keys, GeoKey.GEOG_ELLIPSOID)
     if code is not None:
         e = _epsg_ellipsoid(code) if code != _USER_DEFINED else None
         g.ellipsoid_name = e.name if e is not None else None
         g.ellipsoid_epsg = code if e is not None else None
         if e is not None:
             g.semi_major, g.semi_minor = e.semi_major_metre, e.semi_minor_metre
-    a = _double(keys, _GEOG_SEMI_MAJOR)
+    a = _double(keys, GeoKey.GEOG_SEMI_MAJOR_AXIS)
     if a is not None:
         g.semi_major = a
-    b = _double(keys, _GEOG_SEMI_MINOR)
+    b = _double(keys, GeoKey.GEOG_SEMI_MINOR_AXIS)
     if b is not None:
         g.semi_minor = b
-    rf = _double(keys, _GEOG_INV_FLATTENING)
+    rf = _double(keys, GeoKey.GEOG_INV_FLATTENING)
     if rf is not None:
         g.semi_minor = g.semi_major * (1 - 1 / rf) if rf != 0 else g.semi_major
 
 
 def _geog_prime_meridian(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
-    code = _short(keys, _GEOG_PRIME_MERIDIAN)
+    code = _short(keys, GeoKey.GEOG_PRIME_MERIDIAN)
     if code is not None:
         pm = _epsg_prime_meridian(code) if code != _USER_DEFINED else None
         g.pm_user_defined = pm is None
@@ -596,14 +592,14 @@ def _geog_prime_meridian(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
     if g.pm_user_defined:
         # Only a user-defined meridian reads the longitude key, given in
         # GeogAngularUnits.
-        lon = _double(keys, _GEOG_PM_LONG)
+        lon = _double(keys, GeoKey.GEOG_PRIME_MERIDIAN_LONG)
         if lon is not None:
             g.pm_long = lon * g.angular_degrees
 
 
 def _geog_citation(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
     """Names from a "GCS Name = ...|Datum = ...|" citation (GDAL's rule)."""
-    cit = _ascii(keys, _GEOG_CITATION)
+    cit = _ascii(keys, GeoKey.GEOG_CITATION)
     if not cit:
         return
     parsed = _parse_geog_citation(cit)
@@ -615,11 +611,11 @@ def _geog_citation(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
     if "pm" in parsed:
         g.pm_name = parsed["pm"]
         # GDAL then reads the longitude key as is, unconverted.
-        lon = _double(keys, _GEOG_PM_LONG)
+        lon = _double(keys, GeoKey.GEOG_PRIME_MERIDIAN_LONG)
         g.pm_long = lon if lon is not None else g.pm_long
     if "aunits" in parsed:
         g.angular_name = parsed["aunits"]
-        radians = _double(keys, _GEOG_ANGULAR_UNIT_SIZE)
+        radians = _double(keys, GeoKey.GEOG_ANGULAR_UNIT_SIZE)
         g.angular_degrees = radians / _DEGREE if radians else g.angular_degrees
 
 
@@ -632,12 +628,12 @@ def _geog_finish(g: _Geog, keys: Mapping[int, GeoKeyValue]) -> None:
         g.ellipsoid_name = _official_ellipsoid_name(g.ellipsoid_name) or g.ellipsoid_name
     if not g.name:
         g.name = g.datum_name or "unknown"
-    g.inv_flattening = _inverse_flattening(g, _double(keys, _GEOG_INV_FLATTENING))
+    g.inv_flattening = _inverse_flattening(g, _double(keys, GeoKey.GEOG_INV_FLATTENING))
     if g.semi_major == 0.0:
         # GDAL's fallback for an ellipsoid it cannot retrieve.
         g.ellipsoid_name = "unretrievable - using WGS84"
         g.semi_major = _WGS84_A
-    tw = _doubles(keys, _GEOG_TOWGS84)
+    tw = _doubles(keys, GeoKey.GEOG_TOWGS84)
     # GDAL strips TOWGS84 when the datum has an EPSG code
     # (StripTOWGS84IfKnownDatum) -- but only on a plain CRS: with vertical keys
     # it is then a compound CRS, left alone, and the vertical part is dropped
@@ -700,7 +696,9 @@ class _Method(NamedTuple):
 
 _NATURAL_ORIGIN = (_Param("latitude_of_origin", _LAT_KEYS), _Param("central_meridian", _LON_KEYS))
 _SCALE = _Param("scale_factor", _K_KEYS, 1.0)
-_SCALE_AT_CENTRE = _Param("scale_factor", (_SCALE_AT_CENTER, _SCALE_AT_NAT_ORIGIN), 1.0)
+_SCALE_AT_CENTRE = _Param(
+    "scale_factor", (GeoKey.PROJ_SCALE_AT_CENTER, GeoKey.PROJ_SCALE_AT_NAT_ORIGIN), 1.0
+)
 _FALSE_EN = (_Param("false_easting", _FE_KEYS), _Param("false_northing", _FN_KEYS))
 _CENTRE_FALSE_EN = (
     _Param("false_easting", _CENTER_FE_KEYS),
@@ -719,10 +717,10 @@ _CENTRE_AS_ORIGIN = (
     _Param("central_meridian", _CENTER_LON_KEYS),
 )
 _TWO_PARALLELS = (
-    _Param("standard_parallel_1", (_STD_PARALLEL_1,)),
-    _Param("standard_parallel_2", (_STD_PARALLEL_2,)),
+    _Param("standard_parallel_1", (GeoKey.PROJ_STD_PARALLEL1,)),
+    _Param("standard_parallel_2", (GeoKey.PROJ_STD_PARALLEL2,)),
 )
-_AZIMUTH = _Param("azimuth", (_AZIMUTH_ANGLE,))
+_AZIMUTH = _Param("azimuth", (GeoKey.PROJ_AZIMUTH_ANGLE,))
 
 
 def _natural_origin_scaled(name: str) -> _Method:
@@ -746,7 +744,7 @@ def _pseudo_cylindrical(name: str, meridian: str) -> _Method:
 
 
 def _hotine(name: str) -> _Method:
-    rectified = _Param("rectified_grid_angle", (_RECTIFIED_GRID_ANGLE,), 90.0)
+    rectified = _Param("rectified_grid_angle", (GeoKey.PROJ_RECTIFIED_GRID_ANGLE,), 90.0)
     return _Method(name, (*_CENTRE, _AZIMUTH, rectified, _SCALE_AT_CENTRE, *_CENTRE_FALSE_EN))
 
 
@@ -759,7 +757,7 @@ def _conic(name: str, latitude: str, longitude: str) -> _Method:
 _MERCATOR_2SP = _Method(
     "Mercator_2SP",
     (
-        _Param("standard_parallel_1", (_STD_PARALLEL_1,)),
+        _Param("standard_parallel_1", (GeoKey.PROJ_STD_PARALLEL1,)),
         _Param("latitude_of_origin", _LAT_KEYS, omit_if_zero=True),
         _Param("central_meridian", _LON_KEYS),
         *_FALSE_EN,
@@ -787,7 +785,7 @@ _PROJECTIONS: dict[int, _Method] = {
         "Polar_Stereographic",
         (
             _NATURAL_ORIGIN[0],
-            _Param("central_meridian", (_STRAIGHT_VERT_POLE_LONG, *_LON_KEYS)),
+            _Param("central_meridian", (GeoKey.PROJ_STRAIGHT_VERT_POLE_LONG, *_LON_KEYS)),
             _SCALE,
             *_FALSE_EN,
         ),
@@ -795,7 +793,11 @@ _PROJECTIONS: dict[int, _Method] = {
     16: _natural_origin_scaled("Oblique_Stereographic"),
     17: _Method(
         "Equirectangular",
-        (*_CENTRE_AS_ORIGIN, _Param("standard_parallel_1", (_STD_PARALLEL_1,)), *_FALSE_EN),
+        (
+            *_CENTRE_AS_ORIGIN,
+            _Param("standard_parallel_1", (GeoKey.PROJ_STD_PARALLEL1,)),
+            *_FALSE_EN,
+        ),
     ),
     18: _natural_origin("Cassini_Soldner"),
     19: _centred_as_origin("Gnomonic"),
@@ -810,7 +812,11 @@ _PROJECTIONS: dict[int, _Method] = {
     27: _natural_origin_scaled("Transverse_Mercator_South_Orientated"),
     28: _Method(
         "Cylindrical_Equal_Area",
-        (_Param("standard_parallel_1", (_STD_PARALLEL_1,)), _NATURAL_ORIGIN[1], *_FALSE_EN),
+        (
+            _Param("standard_parallel_1", (GeoKey.PROJ_STD_PARALLEL1,)),
+            _NATURAL_ORIGIN[1],
+            *_FALSE_EN,
+        ),
     ),
     9815: _hotine("Hotine_Oblique_Mercator_Azimuth_Center"),
 }
@@ -826,7 +832,7 @@ def _projection_wkt(ct: int, keys: Mapping[int, GeoKeyValue]) -> str | None:
     method = _PROJECTIONS.get(ct)
     if method is None:
         return None
-    if ct == _CT_MERCATOR and _double(keys, _STD_PARALLEL_1) is not None:
+    if ct == _CT_MERCATOR and _double(keys, GeoKey.PROJ_STD_PARALLEL1) is not None:
         method = _MERCATOR_2SP
     values = [(p.name, _first(keys, p.keys, p.default)) for p in method.params]
     if method.name == "Mercator_1SP" and values[0][1] != 0:
@@ -897,8 +903,8 @@ def _build_crs(keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS | None:
 
 
 def _wkt_from_geokeys(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS | None:
-    model = _short(keys, _GT_MODEL_TYPE)
-    pcs = _short(keys, _PROJECTED_CS_TYPE)
+    model = _short(keys, GeoKey.GT_MODEL_TYPE)
+    pcs = _short(keys, GeoKey.PROJECTED_CS_TYPE)
     if model in (None, _USER_DEFINED) and pcs is not None and pcs != _USER_DEFINED:
         # GDAL ticket #3019: a PCS code without a model type means projected.
         model = _MODEL_PROJECTED
@@ -920,15 +926,15 @@ def _esri_pe(citation: str | None) -> str | None:
 
 def _local(keys: Mapping[int, GeoKeyValue]) -> str:
     """No usable model type: an ESRI PE string, else a LOCAL_CS."""
-    pe = _esri_pe(_ascii(keys, _PCS_CITATION))
+    pe = _esri_pe(_ascii(keys, GeoKey.PCS_CITATION))
     if pe is not None:
         return pe
-    name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+    name = _ascii(keys, GeoKey.GT_CITATION) or _ascii(keys, GeoKey.GEOG_CITATION) or "unnamed"
     return f"LOCAL_CS[{_q(name)},{_proj_linear_unit(keys, None)}]"
 
 
 def _geocentric(keys: Mapping[int, GeoKeyValue]) -> str:
-    name = _ascii(keys, _GT_CITATION) or _ascii(keys, _GEOG_CITATION) or "unnamed"
+    name = _ascii(keys, GeoKey.GT_CITATION) or _ascii(keys, GeoKey.GEOG_CITATION) or "unnamed"
     datum, pm, _unit = _build_geog(keys, None).wkt_parts()
     unit = _proj_linear_unit(keys, None)
     return (
@@ -948,11 +954,17 @@ def _geographic(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
 
 
 def _projected(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
-    pcs = _short(keys, _PROJECTED_CS_TYPE)
+    pcs = _short(keys, GeoKey.PROJECTED_CS_TYPE)
     epsg_pcs = _epsg_crs(pcs) if pcs is not None and pcs != _USER_DEFINED else None
     if epsg_pcs is not None and not epsg_pcs.is_projected:
         epsg_pcs = None
-    overrides = (_PROJECTION, _PROJ_COORD_TRANS, _GEOGRAPHIC_TYPE, _GEOG_DATUM, _GEOG_ELLIPSOID)
+    overrides = (
+        GeoKey.PROJECTION,
+        GeoKey.PROJ_COORD_TRANS,
+        GeoKey.GEOGRAPHIC_TYPE,
+        GeoKey.GEOG_GEODETIC_DATUM,
+        GeoKey.GEOG_ELLIPSOID,
+    )
     if epsg_pcs is not None and all(k not in keys for k in overrides):
         # GDAL imports the PCS straight from EPSG when it is (nearly) the only
         # key, honouring only an overridden ProjLinearUnitsGeoKey.
@@ -967,7 +979,7 @@ def _projected(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
     pe = _esri_pe(name)
     if pe is not None:
         return pe
-    ct = _short(keys, _PROJ_COORD_TRANS)
+    ct = _short(keys, GeoKey.PROJ_COORD_TRANS)
     proj = _projection_wkt(ct, keys) if ct is not None else None
     if proj is not None:
         # No AXIS: PROJ then picks the method's natural axes (west/south for
@@ -981,10 +993,10 @@ def _projected(keys: Mapping[int, GeoKeyValue]) -> str | pyproj.CRS:
 
 
 def _projected_name(keys: Mapping[int, GeoKeyValue]) -> str:
-    name = _ascii(keys, _PCS_CITATION) or ""
+    name = _ascii(keys, GeoKey.PCS_CITATION) or ""
     if not name or name.lower().startswith("lunits = "):
         # A citation holding only the unit: GDAL names the CRS from GTCitation.
-        name = _ascii(keys, _GT_CITATION) or "unnamed"
+        name = _ascii(keys, GeoKey.GT_CITATION) or "unnamed"
     return name
 
 
@@ -996,7 +1008,7 @@ def _conversion(
     libgeotiff takes it from ProjectionGeoKey (an EPSG conversion code),
     else from the PCS code.
     """
-    proj_code = _short(keys, _PROJECTION)
+    proj_code = _short(keys, GeoKey.PROJECTION)
     if proj_code is not None and proj_code != _USER_DEFINED:
         conversion = _epsg_conversion(proj_code)
         if conversion is not None:
@@ -1082,15 +1094,15 @@ def _is_dynamic(crs: pyproj.CRS) -> bool:
 
 def _only_gcs_code(keys: Mapping[int, GeoKeyValue]) -> bool:
     overrides = (
-        _GEOG_DATUM,
-        _GEOG_ELLIPSOID,
-        _GEOG_PRIME_MERIDIAN,
-        _GEOG_SEMI_MAJOR,
-        _GEOG_SEMI_MINOR,
-        _GEOG_INV_FLATTENING,
-        _GEOG_PM_LONG,
-        _GEOG_TOWGS84,
-        _GEOG_ANGULAR_UNITS,
+        GeoKey.GEOG_GEODETIC_DATUM,
+        GeoKey.GEOG_ELLIPSOID,
+        GeoKey.GEOG_PRIME_MERIDIAN,
+        GeoKey.GEOG_SEMI_MAJOR_AXIS,
+        GeoKey.GEOG_SEMI_MINOR_AXIS,
+        GeoKey.GEOG_INV_FLATTENING,
+        GeoKey.GEOG_PRIME_MERIDIAN_LONG,
+        GeoKey.GEOG_TOWGS84,
+        GeoKey.GEOG_ANGULAR_UNITS,
     )
     return all(k not in keys for k in overrides)
 
@@ -1103,7 +1115,7 @@ def _code_of_crs(crs: pyproj.CRS) -> int | None:
 
 
 def _proj_linear_unit(keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | None) -> str:
-    code = _short(keys, _PROJ_LINEAR_UNITS)
+    code = _short(keys, GeoKey.PROJ_LINEAR_UNITS)
     if code is None:
         if epsg_pcs is not None and epsg_pcs.axis_info:
             ax = epsg_pcs.axis_info[0]
@@ -1111,7 +1123,7 @@ def _proj_linear_unit(keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | No
         # No unit at all: GDAL writes libgeotiff's default, 1 m named "unknown".
         return 'UNIT["unknown",1]'
     if code == _USER_DEFINED:
-        size = _double(keys, _PROJ_LINEAR_UNIT_SIZE)
+        size = _double(keys, GeoKey.PROJ_LINEAR_UNIT_SIZE)
         return f'UNIT["unknown",{_num(size or 1.0)}]'
     known = _linear_unit(code)
     if known is None:
@@ -1121,11 +1133,11 @@ def _proj_linear_unit(keys: Mapping[int, GeoKeyValue], epsg_pcs: pyproj.CRS | No
 
 def _with_linear_units(crs: pyproj.CRS, keys: Mapping[int, GeoKeyValue]) -> pyproj.CRS:
     """Apply an overriding ProjLinearUnitsGeoKey to an EPSG projected CRS."""
-    code = _short(keys, _PROJ_LINEAR_UNITS)
+    code = _short(keys, GeoKey.PROJ_LINEAR_UNITS)
     if code is None or not crs.axis_info:
         return crs
     if code == _USER_DEFINED:
-        size = _double(keys, _PROJ_LINEAR_UNIT_SIZE)
+        size = _double(keys, GeoKey.PROJ_LINEAR_UNIT_SIZE)
         if not size:
             return crs
         unit_name, factor = "unknown", size
