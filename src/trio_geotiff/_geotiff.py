@@ -554,21 +554,17 @@ class GeoTIFF(_Raster, metaclass=NoPublicConstructor):
                 ``S3Store``, ``GCSStore``, ``AzureStore``).
             prefetch: Bytes read in the first request (at least 16); a COG's
                 whole header fits in the default 32 KiB, so opening takes one request.
-            limiter: Bounds the requests (the header's and the sidecars'
-                included) and decodes in flight for this file; share one
-                limiter between files to bound them together. An
-                ``anyio.CapacityLimiter``, or under trio a
-                ``trio.CapacityLimiter``. Default: a new limiter of 16 tokens
-                for this file.
+            limiter: Bounds every request (header and sidecars included) and
+                decode in flight for this file; share one to bound many files.
+                An ``anyio.CapacityLimiter`` (under trio also a
+                ``trio.CapacityLimiter``). Default: 16 tokens for this file.
             coalesce_gap: Block byte ranges closer than this are fetched in one request.
             max_decoded_bytes: Ceiling on the bytes one read may decode.
-            sidecars: Also look for GDAL's external overviews (``path + ".ovr"``),
-                mask (``path + ".msk"``, and its overviews ``path + ".msk.ovr"``)
-                and PAM metadata (``path + ".aux.xml"``),
-                as GDAL does for local files. Off by default: on object stores
-                each lookup is a request. A sidecar that cannot be used is
-                ignored, as GDAL ignores it (with a `RuntimeWarning` when it
-                exists but is broken or the store refused it).
+            sidecars: Also look for GDAL's ``.ovr``, ``.msk`` (and ``.msk.ovr``)
+                and ``.aux.xml`` beside the file, as GDAL does for local files
+                (off by default: on object stores each lookup is a request).
+                One that cannot be used is ignored, as GDAL ignores it (with a
+                `RuntimeWarning` when it is broken or the store refused it).
             jpeg: How subsampled YCbCr JPEG is decoded. "gdal" (default):
                 GDAL's pixels bit for bit, through the IJG libjpeg 9 that
                 GDAL's wheels use (the ``jpeglib`` package), 1.5 to 2 ms per
