@@ -251,6 +251,11 @@ def _value_cases() -> dict[str, Callable[[], bytes]]:
         "uint-nodata-out-of-range": lambda: build([gray(extra={42113: (2, b"-9999\x00")})], px),
         "uint-nodata-nan": lambda: build([gray(extra={42113: (2, b"nan\x00")})], px),
         "lzw-segfault": _lzw_segfault,
+        # One uncompressed BigTIFF strip whose byte count is 2^64-1: chopping it
+        # into 8 KiB strips overflowed np.int64 (fuzz seed 250013, case 930 of 1500).
+        "strip-bytecount-2^64-1-chopped": lambda: build(
+            [gray(64, 512, extra={279: (16, (2**64 - 1,))})], bytes(64 * 512), bigtiff=True
+        ),
         # A 1 MiB GDAL_NODATA that is not a number: parsing it once took
         # quadratic time (hours), i.e. a hang.
         "nodata-huge-text": lambda: build(
@@ -314,6 +319,7 @@ CRAFTED: dict[str, Callable[[], bytes]] = _cases()
 
 KNOWN_BUGS: dict[str, str] = {
     "lzw-segfault": "imagecodecs.lzw_decode(data, out=n) segfaults on a corrupt strip (_decode.py)",
+    "strip-bytecount-2^64-1-chopped": "OverflowError in _image.py _chop_single_strip (np.int64(count))",
 }
 """Crafted inputs that still expose an open bug (reported; xfail until fixed)."""
 
