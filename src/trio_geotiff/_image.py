@@ -77,15 +77,6 @@ _COMPRESSION_CODES: Final[dict[int, Compression]] = {
     52546: Compression.JXL,
 }
 
-# Photometric interpretations (TIFF tag 262), under the names other modules import.
-MINISWHITE: Final = Photometric.MINISWHITE
-MINISBLACK: Final = Photometric.MINISBLACK
-RGB: Final = Photometric.RGB
-PALETTE: Final = Photometric.PALETTE
-MASK: Final = Photometric.MASK
-SEPARATED: Final = Photometric.SEPARATED
-YCBCR: Final = Photometric.YCBCR
-CIELAB: Final = Photometric.CIELAB
 
 PHOTOMETRIC_NAMES: Final[dict[int, str]] = {int(p): p.name for p in Photometric}
 
@@ -143,7 +134,7 @@ class ImageInfo:
     @property
     def is_mask(self) -> bool:
         """True for a GDAL internal-mask IFD."""
-        return bool(self.subfile_type & 4) and self.photometric == MASK
+        return bool(self.subfile_type & 4) and self.photometric == Photometric.MASK
 
     @property
     def is_reduced(self) -> bool:
@@ -223,11 +214,11 @@ def _describe_samples(path: str, ifd: IFD, where: str) -> _Samples:
     sample_format = (ifd.get_ints(Tag.SAMPLE_FORMAT) or (1,))[0]
     dtype = _dtype_for(path, sample_format, bits)
     photometric = ifd.get_int(Tag.PHOTOMETRIC)
-    if photometric in (SEPARATED, CIELAB) and bits == 8:
+    if photometric in (Photometric.SEPARATED, Photometric.CIELAB) and bits == 8:
         dtype = np.dtype("uint8")  # GDAL reads these through libtiff's RGBA interface
     if photometric is None:
         # libtiff guesses (GDAL opens such files): RGB for 3+ samples, else gray.
-        photometric = RGB if samples >= 3 else MINISBLACK
+        photometric = Photometric.RGB if samples >= 3 else Photometric.MINISBLACK
     return _Samples(samples, bits, sample_format, dtype, photometric)
 
 

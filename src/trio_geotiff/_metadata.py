@@ -21,14 +21,6 @@ from ._image import ImageInfo
 from ._tiff import IFD
 from .errors import CorruptFileError
 
-CIELAB: Final = Photometric.CIELAB
-MINISBLACK: Final = Photometric.MINISBLACK
-MINISWHITE: Final = Photometric.MINISWHITE
-PALETTE: Final = Photometric.PALETTE
-RGB: Final = Photometric.RGB
-SEPARATED: Final = Photometric.SEPARATED
-YCBCR: Final = Photometric.YCBCR
-
 # TIFF baseline tags GDAL reports as dataset metadata ("TIFFTAG_*").
 TIFFTAG_NAMES: Final[Mapping[int, str]] = {
     269: "TIFFTAG_DOCUMENTNAME",
@@ -121,7 +113,7 @@ def crs_from_wkt(wkt: str) -> CRS | None:
 
 def band_count(image: ImageInfo) -> int:
     """Bands as GDAL counts them."""
-    if image.photometric == CIELAB:
+    if image.photometric == Photometric.CIELAB:
         return 4  # GDAL converts CIELab to RGBA
     return image.samples
 
@@ -142,17 +134,25 @@ def colorinterp(
     photometric = image.photometric
     integer = image.sample_format in (1, 2, 4)
     base: list[ColorInterp]
-    if photometric in (RGB, YCBCR):
+    if photometric in (Photometric.RGB, Photometric.YCBCR):
         base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] if image.samples >= 3 else []
-    elif photometric in (SEPARATED, CIELAB) and image.bits == 8 and count >= 4:
+    elif (
+        photometric in (Photometric.SEPARATED, Photometric.CIELAB)
+        and image.bits == 8
+        and count >= 4
+    ):
         base = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
-    elif photometric == PALETTE or (
-        photometric in (MINISBLACK, MINISWHITE)
+    elif photometric == Photometric.PALETTE or (
+        photometric in (Photometric.MINISBLACK, Photometric.MINISWHITE)
         and integer
-        and (has_colormap or image.bits == 1 or (photometric == MINISWHITE and image.bits <= 8))
+        and (
+            has_colormap
+            or image.bits == 1
+            or (photometric == Photometric.MINISWHITE and image.bits <= 8)
+        )
     ):
         base = [ColorInterp.palette]
-    elif photometric in (MINISBLACK, MINISWHITE):
+    elif photometric in (Photometric.MINISBLACK, Photometric.MINISWHITE):
         base = [ColorInterp.gray]
     else:
         base = []
@@ -187,7 +187,7 @@ def colormap(image: ImageInfo, ifd: IFD) -> dict[int, tuple[int, int, int, int]]
         scale = 257 if max(values[: 3 * n]) > 255 else 1
         return {i: (red[i] // scale, green[i] // scale, blue[i] // scale, 255) for i in range(n)}
     # 1-bit and MINISWHITE images get GDAL's implicit grey ramp.
-    invert = image.photometric == MINISWHITE
+    invert = image.photometric == Photometric.MINISWHITE
     out = {}
     for i in range(n):
         level = round(i * 255 / (n - 1)) if n > 1 else 255
