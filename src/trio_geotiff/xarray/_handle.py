@@ -10,7 +10,6 @@ rebuild their HTTP client (and connection pool) when unpickled.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import pickle
 import threading
@@ -25,6 +24,7 @@ import numpy.typing as npt
 from trio_geotiff import _blocking
 from trio_geotiff._enums import ColorInterp
 from trio_geotiff._geotiff import GeoTIFF, Overview
+from trio_geotiff._masks import is_nodata
 from trio_geotiff._nursery import gather
 from trio_geotiff._source import HeaderBytes
 from trio_geotiff._window import Window
@@ -248,7 +248,7 @@ async def read_block_async(
     data = arr.data.astype(masked_dtype(arr.data.dtype))
     if kind == "nodata":
         assert arr.nodata is not None
-        data[nodata_pixels(arr.data, arr.nodata)] = np.nan
+        data[is_nodata(arr.data, arr.nodata)] = np.nan  # per band, as rasterio masks
     elif arr.mask is not None:
         # GDAL's alpha band is itself all valid; the other bands use it as mask.
         alpha = tif.colorinterp.index(ColorInterp.alpha) if kind == "alpha" else -1
@@ -261,29 +261,6 @@ async def read_block_async(
             if scales[b] != 1.0 or offsets[b] != 0.0:
                 data[k] = data[k] * scales[b] + offsets[b]
     return data
-
-
-def nodata_pixels(values: npt.NDArray[Any], nodata: float) -> npt.NDArray[np.bool_]:
-    """Where each band equals nodata (GDAL's per-band nodata mask, as rasterio reads it)."""
-    if values.dtype.kind == "c":
-        values = values.real
-    if values.dtype.kind in "iu":
-        info = np.iinfo(values.dtype)
-        if not (math.isfinite(nodata) and float(nodata).is_integer()):
-            return np.zeros(values.shape, dtype=np.bool_)
-        if not info.min <= nodata <= info.max:
-            return np.zeros(values.shape, dtype=np.bool_)
-        return np.asarray(values == int(nodata), dtype=np.bool_)
-    if math.isnan(nodata):
-        return np.asarray(np.isnan(values), dtype=np.bool_)
-    target = values.dtype.type(nodata)
-    if math.isinf(target):
-        return np.asarray(values == target, dtype=np.bool_)
-    # GDAL's ARE_REAL_EQUAL: equal within 2 float32 epsilons (relative).
-    eps = np.finfo(np.float32).eps
-    with np.errstate(over="ignore", invalid="ignore"):
-        near = np.abs(values - target) < eps * np.abs(values + target) * 2
-    return np.asarray((values == target) | near, dtype=np.bool_)
 
 
 async def read_blocks_async(
