@@ -253,6 +253,11 @@ def _value_cases() -> dict[str, Callable[[], bytes]]:
         "lzw-segfault": _lzw_segfault,
         # One uncompressed BigTIFF strip whose byte count is 2^64-1: chopping it
         # into 8 KiB strips overflowed np.int64 (fuzz seed 250013, case 930 of 1500).
+        # Complex samples with horizontal differencing (Predictor 2):
+        # imagecodecs.delta_decode raised a bare ValueError (fuzz seed 250031, case 1171).
+        "complex-predictor-2": lambda: build(
+            [gray(4, 4, bits=64, extra={339: (3, (6,)), 317: (3, (2,))})], bytes(range(128))
+        ),
         "strip-bytecount-2^64-1-chopped": lambda: build(
             [gray(64, 512, extra={279: (16, (2**64 - 1,))})], bytes(64 * 512), bigtiff=True
         ),
@@ -320,6 +325,7 @@ CRAFTED: dict[str, Callable[[], bytes]] = _cases()
 KNOWN_BUGS: dict[str, str] = {
     "lzw-segfault": "imagecodecs.lzw_decode(data, out=n) segfaults on a corrupt strip (_decode.py)",
     "strip-bytecount-2^64-1-chopped": "OverflowError in _image.py _chop_single_strip (np.int64(count))",
+    "complex-predictor-2": "ValueError from imagecodecs.delta_decode on complex samples (_decode.py)",
 }
 """Crafted inputs that still expose an open bug (reported; xfail until fixed)."""
 
