@@ -166,6 +166,11 @@ def _unsupported_samples(info: ImageInfo) -> str | None:
             f"predictor 2 with {info.bits}-bit samples is not supported",
         ),
         (
+            predictor == Predictor.HORIZONTAL
+            and fmt in (SampleFormat.COMPLEXINT, SampleFormat.COMPLEXIEEEFP),
+            "predictor 2 with complex samples is not supported",
+        ),
+        (
             fmt == SampleFormat.IEEEFP and info.bits == 24,
             "24-bit floating point samples are not supported",
         ),

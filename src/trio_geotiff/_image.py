@@ -342,7 +342,8 @@ def _chop_single_strip(
     strip_bytes = chop_rows * line_bytes
     n = -(-height // chop_rows)
     starts = offset + np.arange(n, dtype=np.uint64) * np.uint64(strip_bytes)
-    remaining = np.clip(
-        np.int64(count) - np.arange(n, dtype=np.int64) * strip_bytes, 0, strip_bytes
-    ).astype(np.uint64)
+    # Python ints: a hostile byte count may not fit int64 (BigTIFF allows 2^64-1).
+    remaining = np.array(
+        [min(max(count - i * strip_bytes, 0), strip_bytes) for i in range(n)], dtype=np.uint64
+    )
     return chop_rows, starts, remaining

@@ -324,8 +324,6 @@ CRAFTED: dict[str, Callable[[], bytes]] = _cases()
 
 KNOWN_BUGS: dict[str, str] = {
     "lzw-segfault": "imagecodecs.lzw_decode(data, out=n) segfaults on a corrupt strip (_decode.py)",
-    "strip-bytecount-2^64-1-chopped": "OverflowError in _image.py _chop_single_strip (np.int64(count))",
-    "complex-predictor-2": "ValueError from imagecodecs.delta_decode on complex samples (_decode.py)",
 }
 """Crafted inputs that still expose an open bug (reported; xfail until fixed)."""
 

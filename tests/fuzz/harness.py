@@ -94,12 +94,6 @@ KNOWN_BUGS: dict[str, tuple[str, str]] = {
     # imagecodecs 2026.3.6: lzw_decode(data, out=n) segfaults on some corrupt
     # strips (crafted "lzw-segfault"); the crash is in the byte-codec call.
     "lzw-segfault": ("signal:SIGSEGV", " in _decompress"),
-    # A BigTIFF single-strip byte count >= 2^63: np.int64(count) in _image.py
-    # (crafted "strip-bytecount-2^64-1-chopped").
-    "chop-overflow": ("nonlib:OverflowError", "in _chop_single_strip"),
-    # Predictor 2 on complex samples: imagecodecs.delta_decode's ValueError
-    # (crafted "complex-predictor-2").
-    "complex-predictor": ("nonlib:ValueError", "not an integer or floating-point array"),
 }
 """Reported bugs outside _tiff.py (see docs/robustness.md), recognised by their traceback.
 
