@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import obstore.store
@@ -16,24 +14,10 @@ import trio.testing
 from PIL import Image
 from rasterio.windows import Window as RioWindow
 
+from example_modules import EXAMPLES, load
 from trio_geotiff import GeoTIFF
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "trio_geotiff" / "data" / "sample_cog.tif"
-
-
-def load(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` (examples/ is not a package)."""
-    module_name = f"_example_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
