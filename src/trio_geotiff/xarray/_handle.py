@@ -14,7 +14,7 @@ import os
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -28,7 +28,7 @@ from trio_geotiff._masks import is_nodata
 from trio_geotiff._nursery import gather
 from trio_geotiff._source import HeaderBytes
 from trio_geotiff._window import Window
-from trio_geotiff.errors import GeoTIFFError, InvalidArgumentError
+from trio_geotiff.errors import InvalidArgumentError
 
 __all__ = [
     "FileHandle",
@@ -285,19 +285,4 @@ def read_block(
     handle: FileHandle, window: Window, bands: Sequence[int], spec: ReadSpec
 ) -> npt.NDArray[Any]:
     """Blocking `read_block_async` (from any thread but the loop's)."""
-    return run_task(read_block_async, handle, window, list(bands), spec)
-
-
-def run_task(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """`_blocking.run` for a dask task: a failure is one plain, picklable error.
-
-    The error keeps its type, path and reason but not its chain: dask sends a
-    failed task's exception and traceback to another process, and a chain
-    that refers back to the error (an exception group holding it) cannot be
-    pickled (``RecursionError``).
-    """
-    try:
-        return _blocking.run(fn, *args)
-    except GeoTIFFError as exc:
-        error = type(exc)(exc.path, exc.reason)
-    raise error
+    return _blocking.run(read_block_async, handle, window, list(bands), spec)

@@ -20,6 +20,7 @@ import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from trio_geotiff import _blocking
 from trio_geotiff._geotiff import GeoTIFF, Overview
 from trio_geotiff._window import Window
 from trio_geotiff.errors import InvalidArgumentError
@@ -29,7 +30,6 @@ from trio_geotiff.xarray._handle import (
     open_files,
     read_blocks_async,
     resolve,
-    run_task,
 )
 from trio_geotiff.xarray._layout import Layout, layout_of
 
@@ -53,7 +53,7 @@ def read_stack_chunk(handles: Sequence[FileHandle], chunk: ChunkRead) -> npt.NDA
     """One chunk of a stack: ``(file, band, y, x)`` (blocking; a dask task)."""
     (r0, r1), (c0, c1) = chunk.rows, chunk.cols
     window = Window(c0, r0, c1 - c0, r1 - r0)
-    return run_task(
+    return _blocking.run(
         read_blocks_async,
         list(handles),
         window,
